@@ -1,0 +1,135 @@
+"""The reference catalogue: municipalities, enkäter, questions and answer scales as data.
+
+Every year-dependent business rule (which enkäter exist, which questions an enkät asks, which
+answers count as positive) is read from the CSV files in ``schemas/reference/``; a user corrects
+a rule by editing those files (or pointing ``BRUKARDATA_REFERENCE_DIR`` at a corrected copy),
+never by changing code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+SURVEYS: tuple[str, ...] = ("ifo", "fh")
+RIKET_CODE = "0000"
+ROLES: tuple[str, ...] = ("positive", "middle", "negative", "excluded")
+DEFAULT_REFERENCE_DIR = Path(__file__).with_name("reference")
+
+
+def _read(directory: Path, name: str) -> pd.DataFrame:
+    """Read one reference CSV with every column as text; empty cells stay empty strings."""
+    return pd.read_csv(directory / name, dtype=str, keep_default_na=False, encoding="utf-8")
+
+
+def _in_year(frame: pd.DataFrame, year: int) -> pd.Series:
+    """Rows whose ``first_year``/``last_year`` span (empty = open) contains ``year``."""
+    first = pd.to_numeric(frame["first_year"].replace("", None)).fillna(0)
+    last = pd.to_numeric(frame["last_year"].replace("", None)).fillna(9999)
+    return (first <= year) & (year <= last)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The reference tables, loaded once, with the look-ups the pipeline needs."""
+
+    kommuner: pd.DataFrame
+    verksamheter: pd.DataFrame
+    questions: pd.DataFrame
+    questionnaires: pd.DataFrame
+    answer_scales: pd.DataFrame
+    kolada_kpis: pd.DataFrame
+
+    @classmethod
+    def load(cls, directory: Path | None = None) -> Catalogue:
+        directory = directory or Path(
+            os.environ.get("BRUKARDATA_REFERENCE_DIR", DEFAULT_REFERENCE_DIR)
+        )
+        scales = _read(directory, "answer_scales.csv")
+        scales["code"] = scales["code"].astype(int)
+        unknown_roles = set(scales["role"]) - set(ROLES)
+        if unknown_roles:
+            raise ValueError(f"answer_scales.csv: unknown role(s) {sorted(unknown_roles)}")
+        return cls(
+            kommuner=_read(directory, "kommuner.csv"),
+            verksamheter=_read(directory, "verksamheter.csv"),
+            questions=_read(directory, "questions.csv"),
+            questionnaires=_read(directory, "questionnaires.csv"),
+            answer_scales=scales,
+            kolada_kpis=_read(directory, "kolada_kpis.csv"),
+        )
+
+    # --- municipalities -------------------------------------------------------------------
+    @cached_property
+    def kommun_codes(self) -> frozenset[str]:
+        return frozenset(self.kommuner["kommun_kod"])
+
+    @cached_property
+    def lan_of(self) -> dict[str, str]:
+        """kommun_kod → lan_kod."""
+        return dict(zip(self.kommuner["kommun_kod"], self.kommuner["lan_kod"], strict=True))
+
+    # --- enkäter and composite groups ---------------------------------------------------------
+    def enkater(self, survey: str, year: int) -> list[str]:
+        """The questionnaires (enkäter) of a survey that exist in ``year``."""
+        v = self.verksamheter
+        rows = v[(v["survey"] == survey) & (v["kind"] == "enkat") & _in_year(v, year)]
+        return list(rows["verksamhet"])
+
+    def composites(self, survey: str, year: int) -> dict[str, list[str]]:
+        """Composite group → its member enkäter in ``year`` (``*`` means every enkät)."""
+        v = self.verksamheter
+        rows = v[(v["survey"] == survey) & (v["kind"] == "composite") & _in_year(v, year)]
+        enkater = self.enkater(survey, year)
+        groups: dict[str, list[str]] = {}
+        for group, members in zip(rows["verksamhet"], rows["members"], strict=True):
+            wanted = enkater if members.strip() == "*" else members.split(";")
+            groups[group] = [m for m in wanted if m in enkater]
+        return groups
+
+    # --- questions ----------------------------------------------------------------------------
+    def survey_questions(self, survey: str) -> list[str]:
+        """Every question id the survey has ever asked (the possible answer columns)."""
+        return list(self.questions.loc[self.questions["survey"] == survey, "question_id"])
+
+    def questions_asked(self, survey: str, verksamhet: str, year: int) -> list[str]:
+        """The questions an enkät asks in ``year``, in catalogue order."""
+        q = self.questions
+        asked_in_year = set(q.loc[(q["survey"] == survey) & _in_year(q, year), "question_id"])
+        qn = self.questionnaires
+        listed = qn.loc[(qn["survey"] == survey) & (qn["verksamhet"] == verksamhet), "question_id"]
+        return [question for question in listed if question in asked_in_year]
+
+    @cached_property
+    def scale_of(self) -> dict[str, str]:
+        """question_id → scale_id."""
+        return dict(zip(self.questions["question_id"], self.questions["scale_id"], strict=True))
+
+    def scale(self, scale_id: str) -> pd.DataFrame:
+        """code, label_sv and role of every answer option of one scale."""
+        return self.answer_scales[self.answer_scales["scale_id"] == scale_id]
+
+    def answer_lookup(self, question_id: str) -> dict[str, int]:
+        """Every accepted spelling of an answer to ``question_id`` (code or label, lower case)."""
+        options = self.scale(self.scale_of[question_id])
+        lookup = {str(code): int(code) for code in options["code"]}
+        lookup.update(
+            {label.strip().lower(): int(code) for code, label in zip(options["code"], options["label_sv"], strict=True)}
+        )
+        return lookup
+
+    @cached_property
+    def roles(self) -> pd.DataFrame:
+        """question_id, answer_code, role: the role of every possible answer of every question."""
+        merged = self.questions[["question_id", "scale_id"]].merge(self.answer_scales, on="scale_id")
+        return merged.rename(columns={"code": "answer_code"})[["question_id", "answer_code", "role"]]
+
+
+@lru_cache(maxsize=1)
+def default_catalogue() -> Catalogue:
+    """The catalogue of the running installation, read once per process."""
+    return Catalogue.load()

@@ -1,0 +1,154 @@
+"""Contracts of the DataFrames that pass between the pipeline's steps.
+
+Each model states its grain (what one row is). Steps validate what they hand on, so a change
+in one step that breaks the next fails loudly at the boundary, not as a wrong figure.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing.pandas import Series
+
+LEVELS = ("enhet", "kommun", "lan", "riket")
+GENDERS = ("T", "K", "M")
+
+
+class Respondents(pa.DataFrameModel):
+    """One row per accepted questionnaire of one (survey, year)."""
+
+    respondent_id: Series[int] = pa.Field(unique=True, ge=0)
+    source_file: Series[str]
+    row_number: Series[int] = pa.Field(ge=1)
+    kommun_kod: Series[str] = pa.Field(str_matches=r"^\d{4}$")
+    lan_kod: Series[str] = pa.Field(str_matches=r"^\d{2}$")
+    verksamhet: Series[str]
+    enhet_id: Series[str]  # "" when the export names no unit
+    svar_id: Series[str] = pa.Field(str_length={"min_value": 1})
+    kon: Series[str] = pa.Field(isin=["K", "M", "X"])
+
+    class Config:
+        strict = True
+
+
+class Answers(pa.DataFrameModel):
+    """One row per answered question of an accepted questionnaire (blank cells have no row)."""
+
+    respondent_id: Series[int] = pa.Field(ge=0)
+    question_id: Series[str]
+    answer_code: Series[int]
+
+    class Config:
+        strict = True
+        unique = ["respondent_id", "question_id"]
+
+
+class Distributed(pa.DataFrameModel):
+    """One row per (kommun, enkät): questionnaires handed out (``utdelade.csv``)."""
+
+    kommun_kod: Series[str] = pa.Field(str_matches=r"^\d{4}$")
+    verksamhet: Series[str]
+    antal_utdelade: Series[int] = pa.Field(ge=0)
+
+    class Config:
+        strict = True
+        unique = ["kommun_kod", "verksamhet"]
+
+
+class _CellKeys(pa.DataFrameModel):
+    """The keys every published cell has; area columns describe where the cell lies."""
+
+    level: Series[str] = pa.Field(isin=list(LEVELS))
+    area_code: Series[str]
+    kommun_kod: Series[str] = pa.Field(nullable=True)  # kommun of an enhet/kommun cell
+    lan_kod: Series[str] = pa.Field(nullable=True)  # län of an enhet/kommun/län cell
+    verksamhet: Series[str]
+    gender: Series[str] = pa.Field(isin=list(GENDERS))
+
+
+class Results(_CellKeys):
+    """One row per cell × question: the share of positive answers; NULL figures where suppressed."""
+
+    question_id: Series[str]
+    n_valid: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    n_positive: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    pct_positive: Series[float] = pa.Field(ge=0, le=100, nullable=True)
+    ci_low: Series[float] = pa.Field(ge=0, le=100, nullable=True)
+    ci_high: Series[float] = pa.Field(ge=0, le=100, nullable=True)
+    suppressed: Series[bool]
+
+    class Config:
+        strict = True
+        unique = ["level", "area_code", "verksamhet", "gender", "question_id"]
+
+    @pa.dataframe_check
+    def suppressed_cells_show_nothing(cls, df: pd.DataFrame) -> pd.Series:
+        return df["suppressed"] == df["n_valid"].isna()
+
+
+class AnswerDistribution(_CellKeys):
+    """One row per cell × question × answer option, with its share among valid answers."""
+
+    question_id: Series[str]
+    answer_code: Series[int]
+    n: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    pct: Series[float] = pa.Field(ge=0, le=100, nullable=True)
+    suppressed: Series[bool]
+
+    class Config:
+        strict = True
+        unique = ["level", "area_code", "verksamhet", "gender", "question_id", "answer_code"]
+
+
+class ResponseCounts(_CellKeys):
+    """One row per cell: respondents, questionnaires handed out and the response rate."""
+
+    n_respondents: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    n_distributed: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
+    response_rate: Series[float] = pa.Field(nullable=True, ge=0)
+    suppressed: Series[bool]
+
+    class Config:
+        strict = True
+        unique = ["level", "area_code", "verksamhet", "gender"]
+
+
+class Quarantine(pa.DataFrameModel):
+    """One row per refused row of an accepted file: where it was, why, and what it said."""
+
+    source_file: Series[str]
+    row_number: Series[int] = pa.Field(ge=1)
+    kommun_kod: Series[str]  # as written in the file
+    svar_id: Series[str]  # as written in the file
+    reasons: Series[str] = pa.Field(str_length={"min_value": 1})  # "column: rule (value); …"
+    original: Series[str]  # the row's original cells as a JSON object
+
+    class Config:
+        strict = True
+        unique = ["source_file", "row_number"]
+
+
+class FileReport(pa.DataFrameModel):
+    """One row per input file of a load: its identity, its row accounting and its fate."""
+
+    source_file: Series[str]  # path relative to the survey-year folder
+    source_url: Series[str]
+    sha256: Series[str] = pa.Field(str_matches=r"^[0-9a-f]{64}$")
+    size_bytes: Series[int] = pa.Field(ge=0)
+    rows_read: Series[int] = pa.Field(ge=0)
+    rows_loaded: Series[int] = pa.Field(ge=0)
+    rows_quarantined: Series[int] = pa.Field(ge=0)
+    kommun_kod_padded: Series[int] = pa.Field(ge=0)  # codes whose lost leading zero was restored
+    status: Series[str] = pa.Field(isin=["loaded", "refused"])
+    error: Series[str] = pa.Field(nullable=True)
+
+    class Config:
+        strict = True
+        unique = ["source_file"]
+
+    @pa.dataframe_check
+    def every_row_accounted_for(cls, df: pd.DataFrame) -> pd.Series:
+        """A loaded file's rows are loaded or quarantined; a refused file's rows are neither."""
+        accounted = df["rows_read"] == df["rows_loaded"] + df["rows_quarantined"]
+        refused_whole = (df["rows_loaded"] == 0) & (df["rows_quarantined"] == 0)
+        return accounted.where(df["status"] == "loaded", refused_whole)
