@@ -118,15 +118,22 @@ class Catalogue:
         options = self.scale(self.scale_of[question_id])
         lookup = {str(code): int(code) for code in options["code"]}
         lookup.update(
-            {label.strip().lower(): int(code) for code, label in zip(options["code"], options["label_sv"], strict=True)}
+            {
+                label.strip().lower(): int(code)
+                for code, label in zip(options["code"], options["label_sv"], strict=True)
+            }
         )
         return lookup
 
     @cached_property
     def roles(self) -> pd.DataFrame:
         """question_id, answer_code, role: the role of every possible answer of every question."""
-        merged = self.questions[["question_id", "scale_id"]].merge(self.answer_scales, on="scale_id")
-        return merged.rename(columns={"code": "answer_code"})[["question_id", "answer_code", "role"]]
+        merged = self.questions[["question_id", "scale_id"]].merge(
+            self.answer_scales, on="scale_id"
+        )
+        return merged.rename(columns={"code": "answer_code"})[
+            ["question_id", "answer_code", "role"]
+        ]
 
 
 @lru_cache(maxsize=1)

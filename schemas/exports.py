@@ -1,0 +1,75 @@
+"""pandera schemas of raw exports, built from the reference catalogue.
+
+Two layers, so every rule is stated once and reported against the column it concerns:
+``respondent_schema`` holds what every questionnaire of a survey-year must satisfy, and
+``questionnaire_schema`` what the answers of one enkät (questionnaire version) in one year
+must satisfy. Cells arrive normalised to text codes (see tasks.validate); anything that could
+not be normalised keeps its original text and fails here with that text as the example.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+
+from schemas.catalogue import Catalogue
+
+UNKNOWN_KOMMUN = "unknown kommun_kod"
+UNKNOWN_VERKSAMHET = "unknown verksamhet"
+MISSING_SVAR_ID = "svar_id missing"
+UNKNOWN_GENDER = "unknown kon"
+DUPLICATE_SVAR_ID = "duplicate svar_id within kommun"
+NO_ANSWER = "no answer at all"
+OUTSIDE_SCALE = "answer outside the question's scale"
+NOT_ASKED = "answer to a question the enkät does not ask"
+
+# Frame-wide rules and the column a reason names for them.
+FRAME_RULE_COLUMN: dict[str, str] = {DUPLICATE_SVAR_ID: "svar_id", NO_ANSWER: "answers"}
+
+
+def _not_duplicated(frame: pd.DataFrame) -> pd.Series:
+    """Every row sharing a svar_id within a kommun fails: nobody can tell which one is right."""
+    return ~frame.duplicated(["kommun_kod", "svar_id"], keep=False) | frame["svar_id"].eq("")
+
+
+def respondent_schema(
+    survey: str, year: int, catalogue: Catalogue, question_columns: list[str]
+) -> pa.DataFrameSchema:
+    """Rules for every row of a survey-year, whatever enkät it answers."""
+
+    def has_an_answer(frame: pd.DataFrame) -> pd.Series:
+        return frame[question_columns].ne("").any(axis=1)
+
+    return pa.DataFrameSchema(
+        {
+            "kommun_kod": pa.Column(
+                str, pa.Check.isin(sorted(catalogue.kommun_codes), error=UNKNOWN_KOMMUN)
+            ),
+            "verksamhet": pa.Column(
+                str, pa.Check.isin(catalogue.enkater(survey, year), error=UNKNOWN_VERKSAMHET)
+            ),
+            "svar_id": pa.Column(str, pa.Check.str_length(min_value=1, error=MISSING_SVAR_ID)),
+            "kon": pa.Column(str, pa.Check.isin(["K", "M", "X"], error=UNKNOWN_GENDER)),
+        },
+        checks=[
+            pa.Check(_not_duplicated, error=DUPLICATE_SVAR_ID),
+            pa.Check(has_an_answer, error=NO_ANSWER),
+        ],
+        name=f"{survey} {year} respondents",
+    )
+
+
+def questionnaire_schema(
+    survey: str, verksamhet: str, year: int, catalogue: Catalogue, question_columns: list[str]
+) -> pa.DataFrameSchema:
+    """Rules for the answers of one enkät in one year: asked questions on their scale, others empty."""
+    asked = set(catalogue.questions_asked(survey, verksamhet, year))
+    columns: dict[str, pa.Column] = {}
+    for question in question_columns:
+        if question in asked:
+            codes = [str(c) for c in catalogue.scale(catalogue.scale_of[question])["code"]]
+            check = pa.Check.isin(["", *codes], error=OUTSIDE_SCALE)
+        else:
+            check = pa.Check.isin([""], error=NOT_ASKED)
+        columns[question] = pa.Column(str, check)
+    return pa.DataFrameSchema(columns, name=f"{survey} {verksamhet} {year}")
