@@ -1,0 +1,19 @@
+"""Flows: the pipeline's compositions (annual run) and the ``brukardata`` command line.
+
+Prefect's settings are given defaults here, before Prefect is imported anywhere, so a user
+never has to set them: Prefect keeps its state in ``./.prefect`` (not the home folder),
+sends no analytics, and allows the temporary local server time to start on small machines.
+"""
+
+import os
+from pathlib import Path
+
+PREFECT_DEFAULTS: dict[str, str] = {
+    "PREFECT_HOME": str(Path.cwd() / ".prefect"),
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_LOGGING_SERVER_LEVEL": "WARNING",
+}
+for _name, _value in PREFECT_DEFAULTS.items():
+    os.environ.setdefault(_name, _value)

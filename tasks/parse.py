@@ -108,7 +108,7 @@ def _read_delimited(text: str, delimiter: str, width: int) -> pd.DataFrame:
             engine="c",
         )
     except pd.errors.ParserError as err:
-        message = str(err).strip().rstrip(".")
+        message = str(err).strip().rstrip(".").removeprefix("Error tokenizing data. C error: ")
         raise ValueError(f"malformed CSV: {message}") from err
     except pd.errors.EmptyDataError:
         return pd.DataFrame(columns=range(width), dtype=str)

@@ -149,6 +149,9 @@ def _reason_text(failures: pd.DataFrame) -> pd.Series:
     return shown.groupby(failures["index"]).agg(lambda reasons: "; ".join(sorted(reasons)))
 
 
+_QUARANTINE_DTYPES = {c: int if c == "row_number" else str for c in Quarantine.to_schema().columns}
+
+
 def _quarantine(originals: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame:
     reasons = _reason_text(failures)
     rows = originals.loc[reasons.index]
@@ -165,7 +168,7 @@ def _quarantine(originals: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame
             ],
         }
     ).reset_index(drop=True)
-    return Quarantine.validate(quarantine)
+    return Quarantine.validate(quarantine.astype(_QUARANTINE_DTYPES))
 
 
 def _respondents_and_answers(

@@ -1,0 +1,40 @@
+# The two commands a new user needs: `make demo` and `make test`. Both build .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+
+# Prefect keeps its state inside the project and stays quiet (see flows/__init__.py).
+export PREFECT_HOME := $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
+
+.PHONY: install demo test lint lock clean
+
+$(BIN)/.installed: pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+install: $(BIN)/.installed  ## the environment only: .venv with brukardata and the dev tools
+
+demo: install  ## sample exports of both surveys, two years, into demo/brukardata.duckdb
+	rm -rf demo/brukardata.duckdb demo/brukardata.duckdb.wal
+	$(BIN)/brukardata demo --out demo
+
+test: install  ## the whole test suite
+	$(BIN)/pytest
+
+lint: install  ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy flows tasks schemas warehouse tests
+
+lock: install  ## re-resolve requirements.lock from the pins in pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python $(BIN)/python -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .prefect demo build *.egg-info

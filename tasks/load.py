@@ -1,0 +1,36 @@
+"""Load: the warehouse writes of a survey-year, as Prefect tasks that retry only transient faults.
+
+A lost connection or a locked database is worth another try; a constraint violation or any
+other error in the data is not, and fails at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
+from sqlalchemy.exc import DisconnectionError, OperationalError
+
+from warehouse.load import begin_load, fail_load, publish
+
+TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (OperationalError, DisconnectionError)
+
+
+def is_transient_db_error(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> bool:
+    """Retry condition: only errors a later attempt can cure."""
+    return isinstance(state.result(raise_on_failure=False), TRANSIENT_DB_ERRORS)
+
+
+_DB_RETRIES: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay_seconds": [1, 5, 20],
+    "retry_condition_fn": is_transient_db_error,
+    "cache_policy": NO_CACHE,
+}
+
+begin_load_task = task(begin_load, name="begin-load", **_DB_RETRIES)
+publish_task = task(publish, name="publish", **_DB_RETRIES)
+fail_load_task = task(fail_load, name="record-failed-load", **_DB_RETRIES)

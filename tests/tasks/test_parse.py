@@ -1,0 +1,146 @@
+"""Parsing real files: encodings, delimiters, workbooks, archives and what must be refused."""
+
+from __future__ import annotations
+
+import gzip
+import io
+
+import openpyxl
+import pytest
+
+from schemas.catalogue import Catalogue
+from tasks.fetch import RawFile
+from tasks.parse import ExportError, decode, parse_export
+
+HEADER = [
+    "kommun_kod",
+    "verksamhet",
+    "svar_id",
+    "kon",
+    "IFO_KONTAKT",
+    "IFO_INFO",
+    "IFO_FORSTAELSE",
+    "IFO_SYNPUNKTER",
+    "IFO_PAVERKA",
+    "IFO_NOJD",
+    "IFO_FORANDRING",
+]
+ROW = ["0880", "EKB", "s1", "K", "1", "2", "1", "1", "2", "1", "3"]
+
+
+def raw(name: str, content: bytes) -> RawFile:
+    return RawFile(source_file=name, source_url=f"memory://{name}", content=content)
+
+
+def csv_bytes(
+    delimiter: str = ";", encoding: str = "utf-8", rows: list[list[str]] | None = None
+) -> bytes:
+    lines = [HEADER, *(rows if rows is not None else [ROW])]
+    return "".join(delimiter.join(line) + "\n" for line in lines).encode(encoding)
+
+
+@pytest.mark.parametrize(
+    ("content", "text", "encoding"),
+    [
+        ("Mycket lätt".encode(), "Mycket lätt", "utf-8"),
+        (b"\xef\xbb\xbfMycket l\xc3\xa4tt", "Mycket lätt", "utf-8-sig"),
+        ("Mycket lätt".encode("cp1252"), "Mycket lätt", "windows-1252"),
+        (b"plain ascii", "plain ascii", "utf-8"),
+    ],
+)
+def test_decode_decides_the_encoding(content: bytes, text: str, encoding: str) -> None:
+    assert decode(content) == (text, encoding)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("text".encode("utf-16"), "UTF-16"),
+        (b"a;b\x00c", "NUL bytes"),
+        ("lätt".encode() + "lätt".encode("cp1252"), "mixed encodings"),
+        (b"abc\x81def", "neither UTF-8 nor Windows-1252"),
+        (b"\xef\xbb\xbfabc\xff", "byte-order mark"),
+        (b"abc\xe5\x01", "control character"),
+    ],
+)
+def test_decode_refuses_what_it_cannot_decide(content: bytes, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        decode(content)
+
+
+@pytest.mark.parametrize("delimiter", [";", ","])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252"])
+def test_csv_of_every_accepted_encoding_and_delimiter(
+    catalogue: Catalogue, delimiter: str, encoding: str
+) -> None:
+    parsed = parse_export(raw("a.csv", csv_bytes(delimiter, encoding)), "ifo", 2024, catalogue)
+    assert list(parsed.frame.columns) == ["source_file", "row_number", *HEADER]
+    assert parsed.frame.iloc[0][HEADER].tolist() == ROW
+    assert parsed.frame["row_number"].tolist() == [2]
+
+
+def test_header_is_matched_trimmed_and_case_insensitively(catalogue: Catalogue) -> None:
+    content = (
+        csv_bytes().replace(b"kommun_kod;", b" Kommun_Kod ;").replace(b"IFO_NOJD", b"ifo_nojd")
+    )
+    parsed = parse_export(raw("a.csv", content), "ifo", 2024, catalogue)
+    assert "kommun_kod" in parsed.frame.columns
+    assert "IFO_NOJD" in parsed.frame.columns
+
+
+def test_gzip_export(catalogue: Catalogue) -> None:
+    parsed = parse_export(raw("a.csv.gz", gzip.compress(csv_bytes())), "ifo", 2024, catalogue)
+    assert parsed.frame.iloc[0]["svar_id"] == "s1"
+
+
+def test_corrupt_gzip_is_refused(catalogue: Catalogue) -> None:
+    with pytest.raises(ExportError, match=r"^a\.csv\.gz: not a readable gzip file"):
+        parse_export(raw("a.csv.gz", gzip.compress(csv_bytes())[:20]), "ifo", 2024, catalogue)
+
+
+def test_workbook_keeps_cells_as_text(catalogue: Catalogue) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(HEADER)
+    sheet.append([880, "EKB", "s1", "M", 1, 2, 1, 1, 2, 1, 3])
+    book.create_sheet("other").append(["ignored"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    parsed = parse_export(raw("a.xlsx", buffer.getvalue()), "ifo", 2024, catalogue)
+    row = parsed.frame.iloc[0]
+    assert (row["kommun_kod"], row["IFO_INFO"], row["row_number"]) == ("880", "2", 2)
+
+
+def test_row_numbers_follow_records_not_lines(catalogue: Catalogue) -> None:
+    second = [*ROW[:2], '"s2\nwith a line break"', *ROW[3:]]
+    parsed = parse_export(raw("a.csv", csv_bytes(rows=[ROW, second, ROW])), "ifo", 2024, catalogue)
+    assert parsed.frame["row_number"].tolist() == [2, 3, 4]
+    assert parsed.frame["svar_id"].tolist()[1] == "s2\nwith a line break"
+
+
+def test_trailing_delimiters_are_not_columns(catalogue: Catalogue) -> None:
+    content = b"".join(line + b";\n" for line in csv_bytes().splitlines())
+    parsed = parse_export(raw("a.csv", content), "ifo", 2024, catalogue)
+    assert list(parsed.frame.columns)[2:] == HEADER
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (csv_bytes().replace(b"IFO_INFO", b"IFO_KONTAKT"), "given more than once: IFO_KONTAKT"),
+        (csv_bytes().replace(b"kon;", b"gender;"), "unknown column(s) 'gender'"),
+        (b"hello world\n1\n", "header matches no codebook"),
+        (csv_bytes(rows=[]), "no data rows"),
+        (b"   \n", "empty file"),
+    ],
+)
+def test_refused_files_say_why_in_one_line(
+    catalogue: Catalogue, content: bytes, problem: str
+) -> None:
+    with pytest.raises(ExportError) as refused:
+        parse_export(raw("bad.csv", content), "ifo", 2024, catalogue)
+    message = str(refused.value)
+    assert message.startswith("bad.csv: ")
+    assert problem in message
+    assert "\n" not in message
