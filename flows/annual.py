@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -122,18 +123,26 @@ def ingest_survey_year(
     return SurveyYearOutcome(survey, year, load_id, validated.files, validated.refused, headline)
 
 
+def last_completed_survey_year(today: date) -> int:
+    """The newest survey year whose autumn fieldwork is over: last calendar year."""
+    return today.year - 1
+
+
 @flow(name="annual-run", log_prints=True)
 def annual_run(
-    year: int,
     source: str,
+    year: int | None = None,
     surveys: list[str] | None = None,
     warehouse: str | None = None,
 ) -> State[Any]:
     """The annual ingestion of one survey year (both surveys unless ``surveys`` is given).
 
-    Ends Completed when every file loaded, Failed (with the summary as its result) otherwise.
+    ``year`` defaults to the last completed survey year, decided when the run starts (so a
+    schedule deployed once keeps loading the right year). Ends Completed when every file
+    loaded, Failed (with the summary as its result) otherwise.
     """
     logger = get_run_logger()
+    year = year or last_completed_survey_year(date.today())
     settings = Settings() if warehouse is None else Settings(warehouse=warehouse)
     catalogue = default_catalogue()
     engine = create_warehouse_engine(settings.warehouse)
