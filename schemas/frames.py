@@ -59,7 +59,7 @@ class _CellKeys(pa.DataFrameModel):
     """The keys every published cell has; area columns describe where the cell lies."""
 
     level: Series[str] = pa.Field(isin=list(LEVELS))
-    area_code: Series[str]
+    area_code: Series[str]  # kommun_kod, lan_kod, "0000" (riket) or "{kommun_kod}-{enhet_id}"
     kommun_kod: Series[str] = pa.Field(nullable=True)  # kommun of an enhet/kommun cell
     lan_kod: Series[str] = pa.Field(nullable=True)  # län of an enhet/kommun/län cell
     verksamhet: Series[str]
