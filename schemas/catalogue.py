@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-SURVEYS: tuple[str, ...] = ("ifo", "fh")
+SURVEYS: tuple[str, ...] = ("ifo", "fh")  # the order a run takes them in
 RIKET_CODE = "0000"
 ROLES: tuple[str, ...] = ("positive", "middle", "negative", "excluded")
 DEFAULT_REFERENCE_DIR = Path(__file__).with_name("reference")
@@ -37,6 +37,7 @@ def _in_year(frame: pd.DataFrame, year: int) -> pd.Series:
 class Catalogue:
     """The reference tables, loaded once, with the look-ups the pipeline needs."""
 
+    surveys: pd.DataFrame
     kommuner: pd.DataFrame
     verksamheter: pd.DataFrame
     questions: pd.DataFrame
@@ -55,6 +56,7 @@ class Catalogue:
         if unknown_roles:
             raise ValueError(f"answer_scales.csv: unknown role(s) {sorted(unknown_roles)}")
         return cls(
+            surveys=_read(directory, "surveys.csv"),
             kommuner=_read(directory, "kommuner.csv"),
             verksamheter=_read(directory, "verksamheter.csv"),
             questions=_read(directory, "questions.csv"),

@@ -18,12 +18,6 @@ from sqlalchemy import Connection, Engine, Table, delete, insert, text, update
 from schemas.catalogue import Catalogue
 from warehouse import tables
 
-SURVEY_NAMES: dict[str, str] = {
-    "ifo": "Individ- och familjeomsorg",
-    "fh": "Funktionshinderområdet",
-}
-"""The Swedish name of each survey of ``schemas.catalogue.SURVEYS`` (``core.dim_survey``)."""
-
 LOAD_HISTORY = text(
     """
     SELECT * FROM reporting.load_history
@@ -99,9 +93,7 @@ def _dimension_frames(catalogue: Catalogue) -> dict[Table, pd.DataFrame]:
         catalogue.answer_scales, on="scale_id"
     )
     return {
-        tables.dim_survey: pd.DataFrame(
-            {"survey": list(SURVEY_NAMES), "name_sv": list(SURVEY_NAMES.values())}
-        ),
+        tables.dim_survey: catalogue.surveys,
         tables.dim_kommun: kommuner,
         tables.dim_lan: kommuner.drop_duplicates("lan_kod"),
         tables.dim_verksamhet: verksamheter,
