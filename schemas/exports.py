@@ -38,7 +38,7 @@ def respondent_schema(
     """Rules for every row of a survey-year, whatever enkät it answers."""
 
     def has_an_answer(frame: pd.DataFrame) -> pd.Series:
-        return frame[question_columns].ne("").any(axis=1)
+        return ~frame[question_columns].isin([""]).all(axis=1)
 
     return pa.DataFrameSchema(
         {
