@@ -1,0 +1,372 @@
+"""The statistics step: SKR's method for every published cell, with disclosure control.
+
+Answers are counted once, at the finest grain (kommun, enhet, enkät, kon, question, answer);
+every published figure is a sum of those counts, so genders, composite groups, län and riket
+are roll-ups of small count tables rather than passes over the respondents. Suppression is
+decided on the true counts of all cells together, and only then are figures blanked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pandera.pandas as pa
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from schemas.catalogue import RIKET_CODE, Catalogue
+from schemas.frames import GENDERS, LEVELS, AnswerDistribution, ResponseCounts, Results
+from tasks.statistics import wilson_interval
+from tasks.suppression import Hierarchy, suppress
+
+# Surveys whose exports name units (boende, daglig verksamhet) that get figures of their own.
+ENHET_SURVEYS = frozenset({"fh"})
+
+# A respondent's place at the finest grain; every cell is a union of such strata.
+STRATUM = ["kommun_kod", "lan_kod", "enhet_id", "verksamhet", "kon"]
+GEOGRAPHY = ["kommun_kod", "lan_kod", "enhet_id"]
+CELL = ["level", "area_code", "kommun_kod", "lan_kod", "verksamhet", "gender"]
+CELL_KEY = ["level", "area_code", "verksamhet", "gender"]
+QUESTION_KEY = [*CELL_KEY, "question_id"]
+OPTION_KEY = [*QUESTION_KEY, "answer_code"]
+SORT_RANK = {"level": LEVELS, "gender": GENDERS}
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    """The published figures of one survey-year."""
+
+    results: pd.DataFrame  # schemas.frames.Results
+    distribution: pd.DataFrame  # schemas.frames.AnswerDistribution
+    response_counts: pd.DataFrame  # schemas.frames.ResponseCounts
+
+
+def aggregate(
+    respondents: pd.DataFrame,
+    answers: pd.DataFrame,
+    distributed: pd.DataFrame | None,
+    *,
+    survey: str,
+    year: int,
+    catalogue: Catalogue,
+    threshold: int = 5,
+    confidence: float = 0.95,
+) -> Aggregates:
+    """Every cell's figures for one survey-year, suppressed where they could identify someone.
+
+    ``respondents`` and ``answers`` follow ``schemas.frames.Respondents`` and ``Answers``;
+    ``distributed`` follows ``schemas.frames.Distributed``, or is None when the year has no
+    ``utdelade.csv``.
+    """
+    enkater = catalogue.enkater(survey, year)
+    _require_enkater(respondents["verksamhet"], enkater, "respondents")
+    composites = catalogue.composites(survey, year)
+    rollup = _RollUp(composites, with_enhet=survey in ENHET_SURVEYS)
+    hierarchies = _Hierarchies(composites)
+    stratum, strata = _strata(respondents)
+
+    counts = rollup.apply(_answer_counts(answers, respondents, stratum, strata, catalogue), ["n"])
+    results, distribution = _question_figures(counts, catalogue, confidence)
+    results["suppressed"] = suppress(
+        results,
+        results["n_valid"],
+        keys=QUESTION_KEY,
+        hierarchies=hierarchies.of(results),
+        threshold=threshold,
+    )
+    distribution["suppressed"] = results["suppressed"].to_numpy()[distribution["cell"]]
+
+    respondent_strata = strata.assign(n_respondents=np.bincount(stratum, minlength=len(strata)))
+    response_counts = _with_distributed(
+        rollup.apply(respondent_strata, ["n_respondents"]),
+        distributed,
+        respondent_strata=respondent_strata,
+        rollup=rollup,
+        catalogue=catalogue,
+        enkater=enkater,
+    )
+    response_counts["suppressed"] = suppress(
+        response_counts,
+        response_counts["n_respondents"],
+        keys=CELL_KEY,
+        hierarchies=hierarchies.of(response_counts),
+        threshold=threshold,
+    )
+    return Aggregates(
+        results=_publish(
+            results, Results, ["n_valid", "n_positive", "pct_positive", "ci_low", "ci_high"]
+        ),
+        distribution=_publish(distribution, AnswerDistribution, ["n", "pct"]),
+        response_counts=_publish(
+            response_counts, ResponseCounts, ["n_respondents", "n_distributed", "response_rate"]
+        ),
+    )
+
+
+# Pure computation on its inputs: nothing to retry, and DataFrame inputs make caching unsafe.
+aggregate_task = task(name="aggregate", cache_policy=NO_CACHE)(aggregate)
+
+
+def _require_enkater(verksamheter: pd.Series, enkater: Sequence[str], what: str) -> None:
+    """Refuse enkäter the catalogue does not know for the year, rather than drop them silently."""
+    unknown = sorted(set(verksamheter.unique()) - set(enkater))
+    if unknown:
+        raise ValueError(f"{what}: verksamhet not an enkät of this survey-year: {unknown}")
+
+
+def _strata(respondents: pd.DataFrame) -> tuple[npt.NDArray[np.intp], pd.DataFrame]:
+    """Each respondent's stratum number, and the strata (one row per number)."""
+    strata = respondents[STRATUM].drop_duplicates(ignore_index=True)
+    places = pd.MultiIndex.from_frame(respondents[STRATUM])
+    return pd.MultiIndex.from_frame(strata).get_indexer(places), strata
+
+
+def _answer_counts(
+    answers: pd.DataFrame,
+    respondents: pd.DataFrame,
+    stratum: npt.NDArray[np.intp],
+    strata: pd.DataFrame,
+    catalogue: Catalogue,
+) -> pd.DataFrame:
+    """Answers counted per stratum, question and answer code: the one pass over the answers."""
+    position = pd.Index(respondents["respondent_id"]).get_indexer(answers["respondent_id"])
+    if (position < 0).any():
+        unknown = answers.loc[position < 0, "respondent_id"].unique()[:5].tolist()
+        raise ValueError(f"answers of respondents that are not in respondents, e.g. {unknown}")
+    counts = (
+        pd.DataFrame(
+            {
+                "stratum": stratum[position],
+                "question_id": answers["question_id"].array,
+                "answer_code": answers["answer_code"].array,
+            }
+        )
+        .groupby(["stratum", "question_id", "answer_code"], sort=False)
+        .size()
+        .reset_index(name="n")
+    )
+    options = pd.MultiIndex.from_frame(catalogue.roles[["question_id", "answer_code"]])
+    given = pd.MultiIndex.from_frame(counts[["question_id", "answer_code"]])
+    outside = counts.loc[~given.isin(options), ["question_id", "answer_code"]]
+    if len(outside):
+        raise ValueError(f"answers outside their scale, e.g. {outside.head(5).to_dict('records')}")
+    place = strata.iloc[counts["stratum"].to_numpy()].reset_index(drop=True)
+    return pd.concat([place, counts.drop(columns="stratum")], axis=1)
+
+
+@dataclass(frozen=True)
+class _RollUp:
+    """Sums counts held per stratum up to every published cell.
+
+    A frame to roll up has the ``STRATUM`` columns (or ``gender`` instead of ``kon``), possibly
+    further key columns, and the value columns named in ``apply``. The result has the ``CELL``
+    columns, the further keys and the summed values.
+    """
+
+    composites: Mapping[str, Sequence[str]]
+    with_enhet: bool
+
+    def apply(self, frame: pd.DataFrame, values: list[str]) -> pd.DataFrame:
+        if "kon" in frame.columns:
+            frame = _by_gender(frame, values)
+        return self._by_level(self._by_verksamhet(frame, values), values)
+
+    def _by_verksamhet(self, frame: pd.DataFrame, values: list[str]) -> pd.DataFrame:
+        """Each enkät as it is, plus each composite group as the sum of its member enkäter.
+
+        Every respondent answers exactly one enkät, so the sum counts them once per group.
+        """
+        membership = pd.DataFrame(
+            [(member, group) for group, members in self.composites.items() for member in members],
+            columns=["verksamhet", "group"],
+            dtype="str",
+        )
+        in_groups = (
+            frame.merge(membership, on="verksamhet")
+            .drop(columns="verksamhet")
+            .rename(columns={"group": "verksamhet"})
+        )
+        groups = _sum(in_groups, _keys(in_groups, values), values)
+        return pd.concat([frame, groups[frame.columns]], ignore_index=True)
+
+    def _by_level(self, frame: pd.DataFrame, values: list[str]) -> pd.DataFrame:
+        """kommun, län (its kommuner pooled), riket (every kommun) and, where kept, enhet."""
+        keys = [key for key in _keys(frame, values) if key not in GEOGRAPHY]
+        kommun = _sum(frame, ["kommun_kod", "lan_kod", *keys], values)
+        lan = _sum(kommun, ["lan_kod", *keys], values)
+        riket = _sum(lan, keys, values)
+        levels = [
+            kommun.assign(level="kommun", area_code=kommun["kommun_kod"]),
+            lan.assign(level="lan", area_code=lan["lan_kod"], kommun_kod=_no_text(lan)),
+            riket.assign(
+                level="riket",
+                area_code=RIKET_CODE,
+                kommun_kod=_no_text(riket),
+                lan_kod=_no_text(riket),
+            ),
+        ]
+        if self.with_enhet:
+            enhet = _sum(
+                frame[frame["enhet_id"] != ""], ["kommun_kod", "lan_kod", "enhet_id", *keys], values
+            )
+            area = enhet["kommun_kod"] + "-" + enhet["enhet_id"]
+            levels.insert(0, enhet.assign(level="enhet", area_code=area))
+        columns = [*CELL, *(key for key in keys if key not in CELL), *values]
+        return pd.concat([level[columns] for level in levels], ignore_index=True)
+
+
+def _by_gender(frame: pd.DataFrame, values: list[str]) -> pd.DataFrame:
+    """Gender T pools everyone (unknown gender included); K and M stand alone; X never does."""
+    everyone = _sum(frame, _keys(frame, [*values, "kon"]), values).assign(gender="T")
+    by_kon = frame[frame["kon"].isin(["K", "M"])].rename(columns={"kon": "gender"})
+    return pd.concat([everyone, by_kon[everyone.columns]], ignore_index=True)
+
+
+def _keys(frame: pd.DataFrame, not_keys: list[str]) -> list[str]:
+    return [column for column in frame.columns if column not in not_keys]
+
+
+def _sum(frame: pd.DataFrame, by: list[str], values: list[str]) -> pd.DataFrame:
+    return frame.groupby(by, sort=False, dropna=False)[values].sum().reset_index()
+
+
+def _no_text(frame: pd.DataFrame) -> pd.Series:
+    """A text column with no value, for area codes a level does not have."""
+    return pd.Series(pd.NA, index=frame.index, dtype="str")
+
+
+def _question_figures(
+    counts: pd.DataFrame, catalogue: Catalogue, confidence: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each cell's share of positive answers, and every answer option's count in every cell.
+
+    A cell exists where someone answered the question (an excluded answer too); it then lists
+    every option of the question's scale, unchosen ones with n = 0, so every share is present.
+    The distribution's ``cell`` column is the row number of its cell in the results.
+    """
+    results = _in_order(counts[[*CELL, "question_id"]].drop_duplicates(QUESTION_KEY), QUESTION_KEY)
+    options = results.reset_index(names="cell").merge(catalogue.roles, on="question_id")
+    distribution = options.merge(counts[[*OPTION_KEY, "n"]], on=OPTION_KEY, how="left")
+    order = np.lexsort((distribution["answer_code"], distribution["cell"]))
+    distribution = distribution.take(order).reset_index(drop=True)
+    distribution["n"] = distribution["n"].fillna(0).astype("int64")
+    cell = distribution["cell"].to_numpy()
+    valid = (distribution["role"] != "excluded").to_numpy()
+    positive = (distribution["role"] == "positive").to_numpy()
+    n = distribution["n"].to_numpy()
+    n_valid = np.bincount(cell, weights=n * valid, minlength=len(results)).astype("int64")
+    n_positive = np.bincount(cell, weights=n * positive, minlength=len(results)).astype("int64")
+    results["n_valid"], results["n_positive"] = n_valid, n_positive
+    results["pct_positive"] = 100 * results["n_positive"] / results["n_valid"].where(n_valid > 0)
+    results["ci_low"], results["ci_high"] = wilson_interval(
+        results["n_positive"], results["n_valid"], confidence
+    )
+    cell_n_valid = pd.Series(n_valid[cell]).where(valid & (n_valid[cell] > 0))
+    distribution["pct"] = 100 * distribution["n"] / cell_n_valid
+    return results, distribution
+
+
+def _with_distributed(
+    response_counts: pd.DataFrame,
+    distributed: pd.DataFrame | None,
+    *,
+    respondent_strata: pd.DataFrame,
+    rollup: _RollUp,
+    catalogue: Catalogue,
+    enkater: Sequence[str],
+) -> pd.DataFrame:
+    """Questionnaires handed out, and the response rate, of gender T cells.
+
+    A roll-up sums only the (kommun, enkät) parts that have a count of questionnaires handed
+    out, and its rate uses the respondents of those same parts (``n_covered``), so a rate never
+    mixes parts with and without a count.
+    """
+    figures = ["n_distributed", "n_covered"]
+    if distributed is None:
+        rolled = pd.DataFrame(
+            {key: pd.Series(dtype="str") for key in CELL_KEY}
+            | {figure: pd.Series(dtype="int64") for figure in figures}
+        )
+    else:
+        _require_enkater(distributed["verksamhet"], enkater, "distributed")
+        parts = distributed.rename(columns={"antal_utdelade": "n_distributed"})
+        parts["lan_kod"] = parts["kommun_kod"].map(catalogue.lan_of)
+        if parts["lan_kod"].isna().any():
+            unknown = sorted(parts.loc[parts["lan_kod"].isna(), "kommun_kod"].unique())
+            raise ValueError(f"distributed: kommun_kod not in the catalogue: {unknown}")
+        returned = respondent_strata.groupby(["kommun_kod", "verksamhet"])["n_respondents"].sum()
+        covered = parts.join(returned.rename("n_covered"), on=["kommun_kod", "verksamhet"])
+        parts["n_covered"] = covered["n_covered"].fillna(0).astype("int64")
+        parts = parts.assign(enhet_id="", gender="T")  # counted per kommun: no unit of their own
+        rolled = rollup.apply(parts[[*GEOGRAPHY, "verksamhet", "gender", *figures]], figures)
+    merged = response_counts.merge(rolled[[*CELL_KEY, *figures]], on=CELL_KEY, how="left")
+    n_distributed = merged["n_distributed"].astype("Int64")
+    rate = 100 * merged["n_covered"] / n_distributed.where(n_distributed > 0)
+    merged["response_rate"] = rate.astype("float64")
+    merged["n_distributed"] = n_distributed
+    return _in_order(merged.drop(columns="n_covered"), CELL_KEY)
+
+
+def _in_order(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Rows in a fixed order (levels and genders in their natural order), numbered from 0.
+
+    Suppression breaks ties by row order, so the order must depend on the data alone.
+    """
+
+    def rank(column: pd.Series) -> pd.Series:
+        order = SORT_RANK.get(str(column.name))
+        return column.map({value: i for i, value in enumerate(order)}) if order else column
+
+    return frame.sort_values(by, key=rank, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class _Hierarchies:
+    """Which published cells add up to which: the sums an attacker could subtract from."""
+
+    composites: Mapping[str, Sequence[str]]
+
+    def of(self, cells: pd.DataFrame) -> list[Hierarchy]:
+        level, gender = cells["level"], cells["gender"]
+        by_gender = gender.isin(["K", "M"])
+        return [
+            Hierarchy(level == "enhet", {"level": "kommun", "area_code": cells["kommun_kod"]}),
+            Hierarchy(level == "kommun", {"level": "lan", "area_code": cells["lan_kod"]}),
+            Hierarchy(level == "lan", {"level": "riket", "area_code": RIKET_CODE}),
+            # K and M are shown or hidden together, whatever T shows; T = K + M + unknown.
+            Hierarchy(by_gender, {"gender": "T"}, with_parent=False),
+            Hierarchy(by_gender, {"gender": "T"}),
+            *(
+                Hierarchy(cells["verksamhet"].isin(parts), {"verksamhet": group})
+                for group, parts in self.group_sums()
+            ),
+        ]
+
+    def group_sums(self) -> list[tuple[str, list[str]]]:
+        """Each group with its parts: its member enkäter, and, for every smaller group within
+        it, that group together with the remaining members (ALL = BOU + EKB + MOB)."""
+        sums = []
+        for group, members in self.composites.items():
+            sums.append((group, list(members)))
+            for inner, inner_members in self.composites.items():
+                if inner != group and inner_members and set(inner_members) <= set(members):
+                    rest = [member for member in members if member not in inner_members]
+                    sums.append((group, [inner, *rest]))
+        return sums
+
+
+def _publish(
+    frame: pd.DataFrame, model: type[pa.DataFrameModel], figures: list[str]
+) -> pd.DataFrame:
+    """Blank the figures of suppressed cells, keep the model's columns in order, validate."""
+    schema = model.to_schema()
+    hidden = frame["suppressed"].to_numpy()
+    blanked = {
+        figure: frame[figure].astype(schema.columns[figure].dtype.type).mask(hidden)
+        for figure in figures
+    }
+    return schema.validate(frame.assign(**blanked)[list(schema.columns)])
