@@ -12,6 +12,7 @@ from pandera.typing.pandas import Series
 
 LEVELS = ("enhet", "kommun", "lan", "riket")
 GENDERS = ("T", "K", "M")
+FILE_KINDS = ("answers", "distributed")  # questionnaires, or utdelade.csv's hand-out counts
 
 
 class Respondents(pa.DataFrameModel):
@@ -129,9 +130,14 @@ class Quarantine(pa.DataFrameModel):
 
 
 class FileReport(pa.DataFrameModel):
-    """One row per input file of a load: its identity, its row accounting and its fate."""
+    """One row per input file of a load: its identity, its row accounting and its fate.
+
+    Rows of ``answers`` files are questionnaires; rows of the ``distributed`` file are
+    hand-out counts and never count as respondents.
+    """
 
     source_file: Series[str]  # path relative to the survey-year folder
+    kind: Series[str] = pa.Field(isin=list(FILE_KINDS))
     source_url: Series[str]
     sha256: Series[str] = pa.Field(str_matches=r"^[0-9a-f]{64}$")
     size_bytes: Series[int] = pa.Field(ge=0)

@@ -18,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from schemas.catalogue import Catalogue
 from schemas.exports import FRAME_RULE_COLUMN, questionnaire_schema, respondent_schema
 from schemas.frames import Answers, FileReport, Quarantine, Respondents
-from tasks.fetch import RawFile
+from tasks.fetch import DISTRIBUTED_FILE, RawFile
 from tasks.parse import ExportError, ParsedExport, ParsedSurveyYear
 
 _WHOLE_NUMBER = r"^(\d+)\.0+$"  # how spreadsheets write integers they stored as numbers
@@ -202,6 +202,7 @@ def _file_report(
 ) -> dict[str, object]:
     return {
         "source_file": raw.source_file,
+        "kind": "distributed" if raw.source_file.lower() == DISTRIBUTED_FILE else "answers",
         "source_url": raw.source_url,
         "sha256": raw.sha256,
         "size_bytes": len(raw.content),

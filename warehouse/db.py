@@ -14,16 +14,24 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy.pool import NullPool
 
 MIGRATIONS = "warehouse:migrations"
 
 
 def create_warehouse_engine(url: str) -> Engine:
-    """An engine for ``url``; a DuckDB file's folder is created so a fresh path just works."""
+    """An engine for ``url``; a DuckDB file's folder is created so a fresh path just works.
+
+    A DuckDB file is opened per transaction and closed right after (no pool): DuckDB lets
+    one process at a time hold the file, so the pipeline must not keep it between writes,
+    where a BI tool or ``brukardata history`` in another process may want to read it.
+    """
     parsed = make_url(url)
-    if parsed.get_backend_name() == "duckdb" and parsed.database not in (None, "", ":memory:"):
+    if parsed.get_backend_name() != "duckdb":
+        return create_engine(parsed)
+    if parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(parsed)
+    return create_engine(parsed, poolclass=NullPool)
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -139,13 +139,14 @@ def begin_load(
 
 
 def _file_totals(files: pd.DataFrame | None) -> dict[str, int | None]:
-    """A load's row accounting summed over its files (NULL when no file was read)."""
+    """A load's questionnaire accounting summed over its answer files (NULL when none was read)."""
     if files is None:
         return dict.fromkeys(("rows_read", "rows_loaded", "rows_quarantined", "files_refused"))
+    answers = files[files["kind"] == "answers"]
     return {
-        "rows_read": int(files["rows_read"].sum()),
-        "rows_loaded": int(files["rows_loaded"].sum()),
-        "rows_quarantined": int(files["rows_quarantined"].sum()),
+        "rows_read": int(answers["rows_read"].sum()),
+        "rows_loaded": int(answers["rows_loaded"].sum()),
+        "rows_quarantined": int(answers["rows_quarantined"].sum()),
         "files_refused": int((files["status"] == "refused").sum()),
     }
 

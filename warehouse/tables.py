@@ -31,6 +31,8 @@ from sqlalchemy import (
     Text,
 )
 
+from schemas.frames import FILE_KINDS
+
 RAW = "raw"
 CORE = "core"
 AUDIT = "audit"
@@ -107,6 +109,7 @@ load_files = Table(
     metadata,
     Column("load_id", Integer, ForeignKey(loads.c.load_id), primary_key=True),
     Column("source_file", String, primary_key=True),
+    Column("kind", String, nullable=False),
     Column("source_url", String, nullable=False),
     Column("sha256", String, nullable=False),
     Column("size_bytes", BigInteger, nullable=False),
@@ -118,6 +121,7 @@ load_files = Table(
     Column("error", Text),
     Column("loaded_at", DateTime(timezone=True), nullable=False),
     CheckConstraint(_in("status", FILE_STATUSES), name="ck_load_files_status"),
+    CheckConstraint(_in("kind", FILE_KINDS), name="ck_load_files_kind"),
     schema=AUDIT,
     comment="One row per input file per load.",
 )

@@ -48,7 +48,8 @@ VIEW_COLUMNS = {
         "response_rate", "suppressed",
     ],
     "load_history": [
-        "load_id", "survey", "year", "flow_run_id", "load_status", "source_file", "source_url",
+        "load_id", "survey", "year", "flow_run_id", "load_status", "source_file", "file_kind",
+        "source_url",
         "sha256", "rows_read", "rows_loaded", "rows_quarantined", "status", "error",
         "load_error", "loaded_at", "started_at", "finished_at",
     ],
@@ -133,6 +134,7 @@ def build_load(codes: list[int], kon: list[str]) -> Load:
     files = pd.DataFrame(
         {
             "source_file": [SOURCE_FILE, "trasig.csv"],
+            "kind": ["answers", "answers"],
             "source_url": [f"file:///exports/fh/{SOURCE_FILE}", "file:///exports/trasig.csv"],
             "sha256": [hashlib.sha256(name.encode()).hexdigest() for name in "ab"],
             "size_bytes": [100 * n, 0],

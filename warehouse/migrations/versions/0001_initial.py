@@ -71,6 +71,7 @@ def _create_audit_tables() -> None:
         "load_files",
         sa.Column("load_id", sa.Integer(), nullable=False),
         sa.Column("source_file", sa.String(), nullable=False),
+        sa.Column("kind", sa.String(), nullable=False),
         sa.Column("source_url", sa.String(), nullable=False),
         sa.Column("sha256", sa.String(), nullable=False),
         sa.Column("size_bytes", sa.BigInteger(), nullable=False),
@@ -82,6 +83,7 @@ def _create_audit_tables() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("status IN ('loaded', 'refused')", name="ck_load_files_status"),
+        sa.CheckConstraint("kind IN ('answers', 'distributed')", name="ck_load_files_kind"),
         sa.ForeignKeyConstraint(["load_id"], ["audit.loads.load_id"]),
         sa.PrimaryKeyConstraint("load_id", "source_file"),
         schema="audit",
@@ -309,7 +311,7 @@ VIEWS: dict[str, tuple[str, str]] = {
         "where the data came from and what became of it.",
         """SELECT
     l.load_id, l.survey, l.year, l.flow_run_id, l.status AS load_status,
-    f.source_file, f.source_url, f.sha256, f.rows_read, f.rows_loaded, f.rows_quarantined,
+    f.source_file, f.kind AS file_kind, f.source_url, f.sha256, f.rows_read, f.rows_loaded, f.rows_quarantined,
     f.status, f.error, l.error AS load_error, f.loaded_at, l.started_at, l.finished_at
 FROM audit.loads AS l
     LEFT JOIN audit.load_files AS f ON f.load_id = l.load_id""",
