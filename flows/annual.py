@@ -8,9 +8,11 @@ from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger
+from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
-from prefect.states import Completed, Failed, State
+from prefect.states import Completed, Failed
 
+from flows.settings import Settings
 from schemas.catalogue import SURVEYS, Catalogue, default_catalogue
 from tasks.aggregate import aggregate_task
 from tasks.fetch import SourceError, fetch_task
@@ -20,8 +22,6 @@ from tasks.summary import headline_figures
 from tasks.validate import validate_task
 from warehouse.db import create_warehouse_engine, upgrade
 from warehouse.load import sync_dimensions
-
-from flows.settings import Settings
 
 
 @dataclass

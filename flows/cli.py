@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="brukardata",
-    help="Sweden's national user surveys of social services (IFO, funktionshinder) into a warehouse.",
+    help="National user surveys of social services (IFO, funktionshinder) into a warehouse.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -143,7 +144,7 @@ def history(
     for column in columns:
         table.add_column(column)
     for row in loads[columns].itertuples(index=False):
-        table.add_row(*["" if value is None or value != value else str(value) for value in row])
+        table.add_row(*["" if pd.isna(value) else str(value) for value in row])
     console.print(table)
 
 
@@ -189,8 +190,8 @@ def demo(
     console.print(
         f"Warehouse: {database} (DuckDB). Reporting views: reporting.results, "
         "reporting.answer_distribution, reporting.response_counts, reporting.load_history.\n"
-        f"Try: .venv/bin/python -c \"import duckdb; print(duckdb.connect('{database}', read_only=True)"
-        ".sql('select * from reporting.results where level = \\'riket\\' limit 10'))\"\n"
-        f"Or: brukardata history --warehouse {warehouse}"
+        "Query them with any DuckDB client, e.g. SELECT * FROM reporting.results "
+        "WHERE level = 'riket' AND verksamhet = 'ALL' AND gender = 'T'.\n"
+        f"Load history: brukardata history --warehouse {warehouse}"
     )
     raise typer.Exit(status)

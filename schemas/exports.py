@@ -62,7 +62,7 @@ def respondent_schema(
 def questionnaire_schema(
     survey: str, verksamhet: str, year: int, catalogue: Catalogue, question_columns: list[str]
 ) -> pa.DataFrameSchema:
-    """Rules for the answers of one enkät in one year: asked questions on their scale, others empty."""
+    """Answers to one enkät in one year: asked questions on their scale, all others empty."""
     asked = set(catalogue.questions_asked(survey, verksamhet, year))
     columns: dict[str, pa.Column] = {}
     for question in question_columns:

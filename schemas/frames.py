@@ -83,7 +83,7 @@ class Results(_CellKeys):
         unique = ["level", "area_code", "verksamhet", "gender", "question_id"]
 
     @pa.dataframe_check
-    def suppressed_cells_show_nothing(cls, df: pd.DataFrame) -> pd.Series:
+    def suppressed_cells_show_nothing(cls, df: pd.DataFrame) -> pd.Series:  # type: ignore[misc]
         return df["suppressed"] == df["n_valid"].isna()
 
 
@@ -153,7 +153,7 @@ class FileReport(pa.DataFrameModel):
         unique = ["source_file"]
 
     @pa.dataframe_check
-    def every_row_accounted_for(cls, df: pd.DataFrame) -> pd.Series:
+    def every_row_accounted_for(cls, df: pd.DataFrame) -> pd.Series:  # type: ignore[misc]
         """A loaded file's rows are loaded or quarantined; a refused file's rows are neither."""
         accounted = df["rows_read"] == df["rows_loaded"] + df["rows_quarantined"]
         refused_whole = (df["rows_loaded"] == 0) & (df["rows_quarantined"] == 0)

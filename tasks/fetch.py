@@ -64,7 +64,6 @@ def fetch_survey_year(source: str, survey: str, year: int) -> SurveyYearFiles:
 
 
 fetch_task = task(
-    fetch_survey_year,
     name="fetch",
     retries=3,
     retry_delay_seconds=[2, 10, 30],
@@ -72,4 +71,4 @@ fetch_task = task(
         not isinstance(state.result(raise_on_failure=False), SourceError)
     ),
     cache_policy=NO_CACHE,
-)
+)(fetch_survey_year)

@@ -10,8 +10,7 @@ from typing import Any
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import TaskRun
-from prefect.states import State
+from prefect.client.schemas.objects import State, TaskRun
 from sqlalchemy.exc import DisconnectionError, OperationalError
 
 from warehouse.load import begin_load, fail_load, publish
@@ -31,6 +30,6 @@ _DB_RETRIES: dict[str, Any] = {
     "cache_policy": NO_CACHE,
 }
 
-begin_load_task = task(begin_load, name="begin-load", **_DB_RETRIES)
-publish_task = task(publish, name="publish", **_DB_RETRIES)
-fail_load_task = task(fail_load, name="record-failed-load", **_DB_RETRIES)
+begin_load_task = task(name="begin-load", **_DB_RETRIES)(begin_load)
+publish_task = task(name="publish", **_DB_RETRIES)(publish)
+fail_load_task = task(name="record-failed-load", **_DB_RETRIES)(fail_load)

@@ -79,7 +79,8 @@ def decode(content: bytes) -> tuple[str, str]:
             text = content.decode("cp1252")
         except UnicodeDecodeError as err:
             raise ValueError(
-                f"encoding cannot be decided: neither UTF-8 nor Windows-1252 (byte 0x{content[err.start]:02x} at {err.start})"
+                "encoding cannot be decided: neither UTF-8 nor Windows-1252 "
+                f"(byte 0x{content[err.start]:02x} at {err.start})"
             ) from err
     control = _CONTROL_CHARS.search(text)
     if control:
@@ -249,7 +250,8 @@ def parse_distributed(raw: RawFile, catalogue: Catalogue) -> pd.DataFrame:
             first = int(rows[0])
             raise ExportError(
                 raw.source_file,
-                f"row {first + 2}, column {column}: {rule} ({frame.at[first, column]!r}); {len(rows)} row(s) in all",
+                f"row {first + 2}, column {column}: {rule} ({frame.at[first, column]!r}); "
+                f"{len(rows)} row(s) in all",
                 rows_read=len(frame),
             )
     return Distributed.validate(frame.assign(antal_utdelade=counts.astype(int)))
@@ -257,7 +259,7 @@ def parse_distributed(raw: RawFile, catalogue: Catalogue) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class ParsedSurveyYear:
-    """The readable exports of one survey-year, the refused ones with why, and the hand-out counts."""
+    """One survey-year's readable exports, its refused files with why, and the hand-out counts."""
 
     exports: list[ParsedExport]
     refused: list[tuple[RawFile, ExportError]]
@@ -284,4 +286,4 @@ def parse_survey_year(
     return ParsedSurveyYear(exports=exports, refused=refused, distributed=distributed)
 
 
-parse_task = task(parse_survey_year, name="parse", cache_policy=NO_CACHE)
+parse_task = task(name="parse", cache_policy=NO_CACHE)(parse_survey_year)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+
 import pandas as pd
 
 from schemas.catalogue import DEFAULT_REFERENCE_DIR, Catalogue
@@ -40,8 +41,13 @@ def headline_figures(
             & ~results["suppressed"]
         ].nlargest(top, "n_valid")
         lines += [
-            f"{cell.area_code} {names[cell.area_code]}, {spec.survey_label}, {spec.measure_label}: "
-            f"{rounded_percent(cell.pct_positive)} % (n = {cell.n_valid})"
-            for cell in cells.itertuples()
+            f"{code} {names[code]}, {spec.survey_label}, {spec.measure_label}: "
+            f"{rounded_percent(pct)} % (n = {n})"
+            for code, pct, n in zip(
+                cells["area_code"],
+                cells["pct_positive"].astype(float),
+                cells["n_valid"],
+                strict=True,
+            )
         ]
     return lines

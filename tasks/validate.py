@@ -89,7 +89,7 @@ def normalise(parsed: ParsedExport, survey: str, catalogue: Catalogue) -> tuple[
 def _require_asked_columns(
     frame: pd.DataFrame, source_file: str, survey: str, year: int, catalogue: Catalogue
 ) -> None:
-    """A file must have a column for every question its enkäter ask; a missing one is not 'unanswered'."""
+    """Every question a file's enkäter ask needs its column: a missing one is not 'unanswered'."""
     for verksamhet in sorted(set(frame["verksamhet"]) & set(catalogue.enkater(survey, year))):
         missing = [
             q for q in catalogue.questions_asked(survey, verksamhet, year) if q not in frame.columns
@@ -245,7 +245,7 @@ def validate_survey_year(
     )
     failures = _failures(combined, survey, year, catalogue, question_columns)
     quarantine = _quarantine(originals.fillna(""), failures)
-    valid = combined.drop(index=failures["index"].unique())
+    valid = combined.drop(index=pd.Index(failures["index"].unique()))
     respondents, answers = _respondents_and_answers(valid, survey, question_columns, catalogue)
 
     quarantined_per_file = quarantine["source_file"].value_counts()
@@ -265,4 +265,4 @@ def validate_survey_year(
     )
 
 
-validate_task = task(validate_survey_year, name="validate", cache_policy=NO_CACHE)
+validate_task = task(name="validate", cache_policy=NO_CACHE)(validate_survey_year)

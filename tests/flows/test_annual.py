@@ -39,18 +39,21 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory, exports: Path) -> Path:
     """A warehouse with both years loaded by the real flow."""
     database = tmp_path_factory.mktemp("warehouse") / "w.duckdb"
     for year in YEARS:
-        state = annual_run(year=year, source=str(exports), warehouse=f"duckdb:///{database}", return_state=True)
+        state = annual_run(
+            year=year, source=str(exports), warehouse=f"duckdb:///{database}", return_state=True
+        )
         assert state.is_completed(), state.message
     return database
 
 
 def query(database: Path, sql: str) -> pd.DataFrame:
     with duckdb.connect(str(database), read_only=True) as connection:
-        return connection.sql(sql).df()
+        frame: pd.DataFrame = connection.sql(sql).df()
+        return frame
 
 
 def independent_answers(exports: Path, survey: str, year: int) -> pd.DataFrame:
-    """Valid answers (kommun, verksamhet, kon, question, code), read with pandas and openpyxl only."""
+    """Valid answers (kommun, verksamhet, kon, question, code), read with pandas/openpyxl only."""
     manifest = json.loads((exports / "manifest.json").read_text("utf-8"))
     scales = pd.read_csv(DEFAULT_REFERENCE_DIR / "answer_scales.csv", dtype=str)
     questions = pd.read_csv(DEFAULT_REFERENCE_DIR / "questions.csv", dtype=str)
@@ -66,20 +69,31 @@ def independent_answers(exports: Path, survey: str, year: int) -> pd.DataFrame:
         path = exports / entry["path"]
         if entry["format"] == "xlsx":
             rows = list(openpyxl.load_workbook(path, read_only=True).worksheets[0].values)
-            cells = [["" if v is None else str(int(v)) if isinstance(v, float) else str(v) for v in row]
-                     for row in rows[1:]]
+            cells = [
+                ["" if v is None else str(int(v)) if isinstance(v, float) else str(v) for v in row]
+                for row in rows[1:]
+            ]
             table = pd.DataFrame(cells, columns=[str(c) for c in rows[0]])
         else:
-            table = pd.read_csv(path, sep=entry["delimiter"], encoding=entry["encoding"], dtype=str,
-                                keep_default_na=False, compression="infer")
+            table = pd.read_csv(
+                path,
+                sep=entry["delimiter"],
+                encoding=entry["encoding"],
+                dtype=str,
+                keep_default_na=False,
+                compression="infer",
+            )
         table.columns = [c.lower() for c in table.columns]
         table["row"] = range(2, len(table) + 2)
         table = table[~table["row"].isin([d["row"] for d in entry["defect_rows"]])]
         table["kommun_kod"] = table["kommun_kod"].str.zfill(4)
         table["kon"] = table["kon"].replace({"Kvinna": "K", "Man": "M", "": "X"})
-        long = table.melt(id_vars=["kommun_kod", "verksamhet", "kon"],
-                          value_vars=[c for c in table.columns if c.startswith(("ifo_", "fh_"))],
-                          var_name="question", value_name="answer")
+        long = table.melt(
+            id_vars=["kommun_kod", "verksamhet", "kon"],
+            value_vars=[c for c in table.columns if c.startswith(("ifo_", "fh_"))],
+            var_name="question",
+            value_name="answer",
+        )
         long = long[long["answer"] != ""]
         long["code"] = [
             int(a) if a.isdigit() else label_to_code[(q, a.lower())]
@@ -103,13 +117,20 @@ def test_riket_figures_equal_an_independent_computation(
     expected = valid.groupby("question_id").agg(
         n_valid=("role", "size"), n_positive=("role", lambda r: int((r == "positive").sum()))
     )
-    published = query(
-        warehouse,
-        f"select question_id, n_valid, n_positive, pct_positive from reporting.results "
-        f"where survey = '{survey}' and year = {year} and level = 'riket' and verksamhet = 'ALL' "
-        f"and gender = 'T'",
-    ).set_index("question_id").sort_index()
-    assert published[["n_valid", "n_positive"]].astype(int).to_dict() == expected.sort_index().to_dict()
+    published = (
+        query(
+            warehouse,
+            f"select question_id, n_valid, n_positive, pct_positive from reporting.results "
+            f"where survey = '{survey}' and year = {year} and level = 'riket' "
+            "and verksamhet = 'ALL' and gender = 'T'",
+        )
+        .set_index("question_id")
+        .sort_index()
+    )
+    assert (
+        published[["n_valid", "n_positive"]].astype(int).to_dict()
+        == expected.sort_index().to_dict()
+    )
     assert published["pct_positive"].to_numpy() == pytest.approx(
         (100 * expected["n_positive"] / expected["n_valid"]).sort_index().to_numpy()
     )
@@ -118,19 +139,25 @@ def test_riket_figures_equal_an_independent_computation(
 def test_every_kommun_and_gender_cell_matches(exports: Path, warehouse: Path) -> None:
     answers = independent_answers(exports, "ifo", 2024)
     valid = answers[answers["role"] != "excluded"]
-    expected = valid[valid["kon"] == "K"].groupby(["kommun_kod", "verksamhet", "question_id"])["role"].agg(
-        n_valid="size", n_positive=lambda r: int((r == "positive").sum())
+    expected = (
+        valid[valid["kon"] == "K"]
+        .groupby(["kommun_kod", "verksamhet", "question_id"])["role"]
+        .agg(n_valid="size", n_positive=lambda r: int((r == "positive").sum()))
     )
     published = query(
         warehouse,
         "select area_code as kommun_kod, verksamhet, question_id, n_valid, n_positive, suppressed "
-        "from reporting.results where survey = 'ifo' and year = 2024 and level = 'kommun' and gender = 'K' "
+        "from reporting.results where survey = 'ifo' and year = 2024 and level = 'kommun' "
+        "and gender = 'K' "
         "and verksamhet in (select verksamhet from core.dim_verksamhet where kind = 'enkat')",
     ).set_index(["kommun_kod", "verksamhet", "question_id"])
     shown = published[~published["suppressed"]]
     assert len(shown) > 0
-    assert shown[["n_valid", "n_positive"]].astype(int).sort_index().equals(
-        expected.loc[shown.index].sort_index().astype(int)
+    assert (
+        shown[["n_valid", "n_positive"]]
+        .astype(int)
+        .sort_index()
+        .equals(expected.loc[shown.index].sort_index().astype(int))
     )
     # every suppressed cell is suppressed for a reason: small itself, or its K/M/sibling pair
     assert published.loc[published["suppressed"], "n_valid"].isna().all()
@@ -138,7 +165,9 @@ def test_every_kommun_and_gender_cell_matches(exports: Path, warehouse: Path) ->
 
 def test_load_history_accounts_for_every_file(exports: Path, warehouse: Path) -> None:
     manifest = json.loads((exports / "manifest.json").read_text("utf-8"))
-    history = query(warehouse, "select * from reporting.load_history where load_status = 'published'")
+    history = query(
+        warehouse, "select * from reporting.load_history where load_status = 'published'"
+    )
     assert len(history) == len([f for f in manifest["files"] if f["path"].count("/") == 2])
     assert (history["rows_read"] == history["rows_loaded"] + history["rows_quarantined"]).all()
     defects = sum(len(f.get("defect_rows", [])) for f in manifest["files"])
@@ -149,20 +178,38 @@ def test_a_rerun_replaces_and_never_appends(exports: Path, warehouse: Path, tmp_
     database = tmp_path / "copy.duckdb"
     shutil.copy(warehouse, database)
     before = query(database, "select count(*) as n, sum(n_valid) as s from reporting.results")
-    state = annual_run(year=2024, source=str(exports), surveys=["fh"], warehouse=f"duckdb:///{database}",
-                       return_state=True)
+    state = annual_run(
+        year=2024,
+        source=str(exports),
+        surveys=["fh"],
+        warehouse=f"duckdb:///{database}",
+        return_state=True,
+    )
     assert state.is_completed()
     after = query(database, "select count(*) as n, sum(n_valid) as s from reporting.results")
     assert before.equals(after)
 
 
-def test_refused_files_fail_the_run_and_the_rest_is_published(exports: Path, tmp_path: Path) -> None:
+def test_refused_files_fail_the_run_and_the_rest_is_published(
+    exports: Path, tmp_path: Path
+) -> None:
     source = tmp_path / "source"
     shutil.copytree(exports / "ifo" / "2024", source / "ifo" / "2024")
     (source / "ifo" / "2024" / "broken.xlsx").write_bytes(b"this is not a workbook")
     database = tmp_path / "w.duckdb"
     result = CliRunner().invoke(
-        app, ["run", "--year", "2024", "--survey", "ifo", "--source", str(source), "--warehouse", f"duckdb:///{database}"]
+        app,
+        [
+            "run",
+            "--year",
+            "2024",
+            "--survey",
+            "ifo",
+            "--source",
+            str(source),
+            "--warehouse",
+            f"duckdb:///{database}",
+        ],
     )
     assert result.exit_code == 1, result.output
     assert "broken.xlsx: not an .xlsx workbook (not a zip archive)" in result.output
@@ -171,12 +218,18 @@ def test_refused_files_fail_the_run_and_the_rest_is_published(exports: Path, tmp
     assert published["n"].iloc[0] > 0
 
 
-def test_a_missing_source_is_one_line_and_keeps_what_was_published(warehouse: Path, tmp_path: Path) -> None:
+def test_a_missing_source_is_one_line_and_keeps_what_was_published(
+    warehouse: Path, tmp_path: Path
+) -> None:
     database = tmp_path / "copy.duckdb"
     shutil.copy(warehouse, database)
     before = query(database, "select * from reporting.results order by all")
-    state = annual_run(year=2024, source=str(tmp_path / "nowhere"), warehouse=f"duckdb:///{database}",
-                       return_state=True)
+    state = annual_run(
+        year=2024,
+        source=str(tmp_path / "nowhere"),
+        warehouse=f"duckdb:///{database}",
+        return_state=True,
+    )
     assert state.is_failed()
     summary: Any = state.result(raise_on_failure=False)
     assert isinstance(summary, RunSummary)

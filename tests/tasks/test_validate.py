@@ -1,4 +1,4 @@
-"""Validation on real fixture files: each file's fate, every quarantined row's reasons, no row lost."""
+"""Validating real fixture files: each file's fate, each quarantined row's reasons."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def test_fixture_outcome(outcomes: dict[str, ValidatedSurveyYear], path: str) ->
         int(row): reason.split("; ")
         for row, reason in zip(quarantined["row_number"], quarantined["reasons"], strict=True)
     }
-    assert reasons == {int(k): v for k, v in expected["quarantined"].items()}  # type: ignore[union-attr]
+    assert reasons == {int(k): v for k, v in expected["quarantined"].items()}
     assert report["rows_read"] == expected["rows_read"]
     assert report["kommun_kod_padded"] == expected.get("padded", 0)
     loaded = outcome.respondents[outcome.respondents["source_file"] == name]
@@ -168,7 +168,8 @@ def test_a_bad_distributed_count_refuses_the_file_naming_row_and_column(
     v = validated(catalogue, "ifo", tmp_path)
     assert v.distributed is None
     assert v.refused == [
-        "utdelade.csv: row 3, column antal_utdelade: not a whole number ≥ 0 ('tolv'); 1 row(s) in all"
+        "utdelade.csv: row 3, column antal_utdelade: not a whole number ≥ 0 ('tolv'); "
+        "1 row(s) in all"
     ]
     assert len(v.respondents) == 1
 

@@ -311,7 +311,8 @@ VIEWS: dict[str, tuple[str, str]] = {
         "where the data came from and what became of it.",
         """SELECT
     l.load_id, l.survey, l.year, l.flow_run_id, l.status AS load_status,
-    f.source_file, f.kind AS file_kind, f.source_url, f.sha256, f.rows_read, f.rows_loaded, f.rows_quarantined,
+    f.source_file, f.kind AS file_kind, f.source_url, f.sha256,
+    f.rows_read, f.rows_loaded, f.rows_quarantined,
     f.status, f.error, l.error AS load_error, f.loaded_at, l.started_at, l.finished_at
 FROM audit.loads AS l
     LEFT JOIN audit.load_files AS f ON f.load_id = l.load_id""",
