@@ -139,6 +139,8 @@ class FileReport(pa.DataFrameModel):
     source_file: Series[str]  # path relative to the survey-year folder
     kind: Series[str] = pa.Field(isin=list(FILE_KINDS))
     source_url: Series[str]
+    fetched_at: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs={"unit": "us", "tz": "UTC"})
+    landing_url: Series[str] = pa.Field(nullable=True)  # the immutable archived copy, if kept
     sha256: Series[str] = pa.Field(str_matches=r"^[0-9a-f]{64}$")
     size_bytes: Series[int] = pa.Field(ge=0)
     rows_read: Series[int] = pa.Field(ge=0)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
 import fsspec
@@ -25,6 +26,7 @@ class RawFile:
     source_file: str  # path relative to the survey-year folder, e.g. "ifo_2024_0880.csv"
     source_url: str
     content: bytes
+    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def sha256(self) -> str:

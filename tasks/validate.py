@@ -204,6 +204,8 @@ def _file_report(
         "source_file": raw.source_file,
         "kind": "distributed" if raw.source_file.lower() == DISTRIBUTED_FILE else "answers",
         "source_url": raw.source_url,
+        "fetched_at": pd.Timestamp(raw.fetched_at).as_unit("us"),
+        "landing_url": None,
         "sha256": raw.sha256,
         "size_bytes": len(raw.content),
         "rows_read": rows_read,
@@ -260,7 +262,7 @@ def validate_survey_year(
         respondents=respondents,
         answers=answers,
         quarantine=quarantine,
-        files=FileReport.validate(files.astype({"error": "str"})),
+        files=FileReport.validate(files.astype({"error": "str", "landing_url": "str"})),
         distributed=parsed.distributed[1] if parsed.distributed is not None else None,
     )
 

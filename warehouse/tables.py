@@ -111,6 +111,8 @@ load_files = Table(
     Column("source_file", String, primary_key=True),
     Column("kind", String, nullable=False),
     Column("source_url", String, nullable=False),
+    Column("fetched_at", DateTime(timezone=True), nullable=False),
+    Column("landing_url", String),
     Column("sha256", String, nullable=False),
     Column("size_bytes", BigInteger, nullable=False),
     Column("rows_read", BigInteger, nullable=False),

@@ -49,7 +49,7 @@ VIEW_COLUMNS = {
     ],
     "load_history": [
         "load_id", "survey", "year", "flow_run_id", "load_status", "source_file", "file_kind",
-        "source_url",
+        "source_url", "fetched_at", "landing_url",
         "sha256", "rows_read", "rows_loaded", "rows_quarantined", "status", "error",
         "load_error", "loaded_at", "started_at", "finished_at",
     ],
@@ -135,6 +135,8 @@ def build_load(codes: list[int], kon: list[str]) -> Load:
         {
             "source_file": [SOURCE_FILE, "trasig.csv"],
             "kind": ["answers", "answers"],
+            "fetched_at": pd.Timestamp("2025-02-15 06:00", tz="UTC").as_unit("us"),
+            "landing_url": [None, None],
             "source_url": [f"file:///exports/fh/{SOURCE_FILE}", "file:///exports/trasig.csv"],
             "sha256": [hashlib.sha256(name.encode()).hexdigest() for name in "ab"],
             "size_bytes": [100 * n, 0],

@@ -73,6 +73,8 @@ def _create_audit_tables() -> None:
         sa.Column("source_file", sa.String(), nullable=False),
         sa.Column("kind", sa.String(), nullable=False),
         sa.Column("source_url", sa.String(), nullable=False),
+        sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("landing_url", sa.String(), nullable=True),
         sa.Column("sha256", sa.String(), nullable=False),
         sa.Column("size_bytes", sa.BigInteger(), nullable=False),
         sa.Column("rows_read", sa.BigInteger(), nullable=False),
@@ -311,7 +313,7 @@ VIEWS: dict[str, tuple[str, str]] = {
         "where the data came from and what became of it.",
         """SELECT
     l.load_id, l.survey, l.year, l.flow_run_id, l.status AS load_status,
-    f.source_file, f.kind AS file_kind, f.source_url, f.sha256,
+    f.source_file, f.kind AS file_kind, f.source_url, f.fetched_at, f.landing_url, f.sha256,
     f.rows_read, f.rows_loaded, f.rows_quarantined,
     f.status, f.error, l.error AS load_error, f.loaded_at, l.started_at, l.finished_at
 FROM audit.loads AS l
