@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flows.server import server, use_running_server
 from flows.settings import DEFAULT_WAREHOUSE
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ def _surveys(survey: str | None) -> list[str] | None:
 
 def _run_annual(year: int, source: str, surveys: list[str] | None, warehouse: str) -> int:
     """Run the annual flow and print its summary; the exit status to use."""
+    use_running_server()
     from flows.annual import RunSummary, annual_run
 
     state = annual_run(
@@ -195,3 +197,6 @@ def demo(
         f"Load history: brukardata history --warehouse {warehouse}"
     )
     raise typer.Exit(status)
+
+
+app.command()(server)
