@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: install demo test lint lock clean
+.PHONY: install demo test lint lock bench clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,3 +38,6 @@ lock: install  ## re-resolve requirements.lock from the pins in pyproject.toml
 
 clean:
 	rm -rf $(VENV) .prefect demo build *.egg-info
+
+bench: install  ## benchmarks (figures printed, never asserted): reading a 1 GB export in bounded memory
+	$(BIN)/python -m bench.read_large_export --size-mb 1024

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -11,17 +12,26 @@ from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
+from sqlalchemy import Engine
 
 from flows.settings import Settings
 from schemas.catalogue import SURVEYS, Catalogue, default_catalogue
 from tasks.aggregate import aggregate_task
+from tasks.audit import AuditOutcome, audit_task
 from tasks.fetch import SourceError, fetch_task
-from tasks.load import begin_load_task, fail_load_task, publish_task
+from tasks.load import begin_load_task, fail_load_task, publish_task, stage_task
 from tasks.parse import parse_task
 from tasks.summary import headline_figures
-from tasks.validate import validate_task
+from tasks.validate import ValidatedSurveyYear, validate_task
 from warehouse.db import create_warehouse_engine, upgrade
-from warehouse.load import sync_dimensions
+from warehouse.load import (
+    pause_point,
+    published_results,
+    read_staged,
+    record_audit,
+    sync_dimensions,
+)
+from warehouse.locks import LoadLockTimeoutError, load_lock
 
 
 @dataclass
@@ -30,11 +40,13 @@ class SurveyYearOutcome:
 
     survey: str
     year: int
-    load_id: int
+    load_id: int | None  # None: nothing to load (a re-run of unchanged input, a held lock)
     files: pd.DataFrame = field(repr=False)  # schemas.frames.FileReport
     refused: list[str]
     headline: list[str]
     error: str | None = None
+    audit: AuditOutcome | None = None
+    fact_rows_changed: int | None = None  # fact rows a publish deleted plus inserted
 
     @property
     def ok(self) -> bool:
@@ -66,61 +78,206 @@ class RunSummary:
         return lines
 
 
-def ingest_survey_year(
-    survey: str, year: int, source: str, settings: Settings, catalogue: Catalogue
-) -> SurveyYearOutcome:
-    """Fetch, parse, validate, aggregate and publish one (survey, year) in one transaction.
+@dataclass
+class Replacement:
+    """What a load replaces and the rows it computes from.
 
-    Bad input never raises here: refused files and an unreadable source end in the outcome,
-    so the other survey still runs and the user sees one line per problem.
+    ``respondents``, ``answers`` and ``distributed`` are the whole (survey, year), the input of
+    the aggregation (complementary suppression crosses kommuner, so figures are always computed
+    from everything). The ``staged_*`` raw rows and the report of the ``files`` they come from
+    are what the load writes: every row for an annual load (``kommuner`` None), the rows of
+    ``kommuner`` and the quarantined rows of ``source_files`` for a re-run.
     """
-    engine = create_warehouse_engine(settings.warehouse)
-    load_id = begin_load_task(
-        engine,
-        survey=survey,
-        year=year,
-        source=source,
-        flow_run_id=flow_run.get_id(),
-        settings=settings.statistical_settings(),
+
+    respondents: pd.DataFrame  # schemas.frames.Respondents
+    answers: pd.DataFrame  # schemas.frames.Answers
+    distributed: pd.DataFrame | None  # schemas.frames.Distributed
+    staged_respondents: pd.DataFrame
+    staged_answers: pd.DataFrame
+    staged_quarantine: pd.DataFrame
+    staged_distributed: pd.DataFrame | None
+    files: pd.DataFrame  # schemas.frames.FileReport of the files whose rows are staged
+    kommuner: list[str] | None = None
+    source_files: list[str] | None = None
+
+
+class NotReplaceableError(RuntimeError):
+    """The input cannot be published as asked (e.g. a re-run whose files were refused)."""
+
+
+Planner = Callable[[Engine, ValidatedSurveyYear], Replacement | None]
+
+
+def replace_everything(_engine: Engine, validated: ValidatedSurveyYear) -> Replacement:
+    """The annual load's plan: every row of the (survey, year) is replaced by the new input."""
+    return Replacement(
+        respondents=validated.respondents,
+        answers=validated.answers,
+        distributed=validated.distributed,
+        staged_respondents=validated.respondents,
+        staged_answers=validated.answers,
+        staged_quarantine=validated.quarantine,
+        staged_distributed=validated.distributed,
+        files=validated.files,
     )
+
+
+def ingest_survey_year(
+    survey: str,
+    year: int,
+    source: str,
+    settings: Settings,
+    catalogue: Catalogue,
+    *,
+    plan: Planner = replace_everything,
+) -> SurveyYearOutcome:
+    """Fetch, parse, validate, aggregate, stage, audit and publish one (survey, year).
+
+    The whole load holds the (survey, year)'s load lock, so two loads never overlap. ``plan``
+    decides what the load replaces (everything, or a re-run's kommuner; None: nothing changed,
+    and no load is recorded). Bad input never raises here: refused files and an unreadable
+    source end in the outcome, so the other survey still runs and the user sees one line per
+    problem.
+    """
     try:
-        files = fetch_task(source, survey, year)
+        with load_lock(settings.warehouse, survey, year, settings.load_lock_timeout):
+            return _ingest_locked(survey, year, source, settings, catalogue, plan=plan)
+    except LoadLockTimeoutError as err:
+        return SurveyYearOutcome(survey, year, None, pd.DataFrame(), [], [], error=str(err))
+
+
+def _ingest_locked(
+    survey: str,
+    year: int,
+    source: str,
+    settings: Settings,
+    catalogue: Catalogue,
+    *,
+    plan: Planner,
+) -> SurveyYearOutcome:
+    """The load itself, under the lock."""
+    engine = create_warehouse_engine(settings.warehouse)
+
+    def begin() -> int:
+        return begin_load_task(
+            engine,
+            survey=survey,
+            year=year,
+            source=source,
+            flow_run_id=flow_run.get_id(),
+            settings=settings.statistical_settings(),
+        )
+
+    def failed(error: str, files: pd.DataFrame | None, load_id: int | None = None) -> int:
+        load_id = begin() if load_id is None else load_id
+        fail_load_task(engine, load_id=load_id, error=error, files=files)
+        return load_id
+
+    try:
+        fetched = fetch_task(source, survey, year)
     except SourceError as err:
-        fail_load_task(engine, load_id=load_id, error=str(err), files=None)
+        load_id = failed(str(err), None)
         return SurveyYearOutcome(survey, year, load_id, pd.DataFrame(), [], [], error=str(err))
-    parsed = parse_task(files, survey, year, catalogue)
+    parsed = parse_task(fetched, survey, year, catalogue)
     validated = validate_task(parsed, survey, year, catalogue)
+    files, refused = validated.files, validated.refused
     if validated.respondents.empty:
         error = "no valid rows: nothing published, the previous figures stay"
-        fail_load_task(engine, load_id=load_id, error=error, files=validated.files)
+        return SurveyYearOutcome(survey, year, failed(error, files), files, refused, [], error)
+    try:
+        replacement = plan(engine, validated)
+    except NotReplaceableError as err:
         return SurveyYearOutcome(
-            survey, year, load_id, validated.files, validated.refused, [], error
+            survey, year, failed(str(err), files), files, refused, [], str(err)
         )
+    if replacement is None:
+        return SurveyYearOutcome(survey, year, None, files, refused, [])
+    load_id = begin()
+    pause_point("after-begin")
     aggregates = aggregate_task(
-        validated.respondents,
-        validated.answers,
-        validated.distributed,
+        replacement.respondents,
+        replacement.answers,
+        replacement.distributed,
         survey=survey,
         year=year,
         catalogue=catalogue,
         threshold=settings.suppression_threshold,
         confidence=settings.confidence_level,
     )
-    publish_task(
+    stage_task(
         engine,
         load_id=load_id,
         survey=survey,
         year=year,
-        files=validated.files,
-        respondents=validated.respondents,
-        answers=validated.answers,
-        quarantine=validated.quarantine,
+        files=replacement.files,
+        respondents=replacement.staged_respondents,
+        answers=replacement.staged_answers,
+        quarantine=replacement.staged_quarantine,
+        distributed=replacement.staged_distributed,
         results=aggregates.results,
         distribution=aggregates.distribution,
         response_counts=aggregates.response_counts,
     )
+    pause_point("after-stage")
+    audit = audit_staged(
+        engine,
+        load_id=load_id,
+        survey=survey,
+        year=year,
+        files=replacement.files,
+        input_kommuner=sorted(set(replacement.respondents["kommun_kod"])),
+        settings=settings,
+    )
+    if audit.status == "failed":
+        error = "audit failed: " + "; ".join(audit.problems)
+        failed(error, files, load_id)
+        return SurveyYearOutcome(survey, year, load_id, files, refused, [], error, audit)
+    pause_point("after-audit")
+    changed = publish_task(
+        engine,
+        load_id=load_id,
+        survey=survey,
+        year=year,
+        files=files,
+        kommuner=replacement.kommuner,
+        source_files=replacement.source_files,
+    )
     headline = headline_figures(aggregates.results, survey, catalogue)
-    return SurveyYearOutcome(survey, year, load_id, validated.files, validated.refused, headline)
+    return SurveyYearOutcome(
+        survey, year, load_id, files, refused, headline, audit=audit, fact_rows_changed=changed
+    )
+
+
+def audit_staged(
+    engine: Engine,
+    *,
+    load_id: int,
+    survey: str,
+    year: int,
+    files: pd.DataFrame,
+    input_kommuner: list[str],
+    settings: Settings,
+) -> AuditOutcome:
+    """Run the audit suite on a load's staged rows and record its verdict with the load."""
+    answer_files = files[files["kind"] == "answers"]
+    audit = audit_task(
+        read_staged(engine, load_id),
+        load_id=load_id,
+        rows_loaded=int(answer_files["rows_loaded"].sum()),
+        input_kommuner=input_kommuner,
+        threshold=settings.suppression_threshold,
+        previous_results=published_results(engine, survey, year - 1),
+        max_change_points=settings.max_change_points,
+        data_docs_dir=settings.data_docs_dir(),
+    )
+    record_audit(
+        engine,
+        load_id=load_id,
+        status=audit.status,
+        expectations=audit.expectations,
+        data_docs_path=audit.data_docs_path,
+    )
+    return audit
 
 
 def last_completed_survey_year(today: date) -> int:
@@ -128,31 +285,47 @@ def last_completed_survey_year(today: date) -> int:
     return today.year - 1
 
 
+def open_warehouse(warehouse: str | None, source: str | None) -> tuple[Settings, str, Catalogue]:
+    """The run's settings, its source (the argument, else the setting) and the catalogue, with
+    the warehouse migrated and its dimensions in step with the catalogue."""
+    settings = Settings() if warehouse is None else Settings(warehouse=warehouse)
+    source = source or settings.source
+    if source is None:
+        raise ValueError("no source: pass source or set BRUKARDATA_SOURCE")
+    catalogue = default_catalogue()
+    engine = create_warehouse_engine(settings.warehouse)
+    upgrade(engine)
+    sync_dimensions(engine, catalogue)
+    return settings, source, catalogue
+
+
 @flow(name="annual-run", log_prints=True)
 def annual_run(
-    source: str,
+    source: str | None = None,
     year: int | None = None,
     surveys: list[str] | None = None,
     warehouse: str | None = None,
 ) -> State[Any]:
     """The annual ingestion of one survey year (both surveys unless ``surveys`` is given).
 
-    ``year`` defaults to the last completed survey year, decided when the run starts (so a
-    schedule deployed once keeps loading the right year). Ends Completed when every file
-    loaded, Failed (with the summary as its result) otherwise.
+    ``source`` defaults to the ``BRUKARDATA_SOURCE`` setting, ``year`` to the last completed
+    survey year, decided when the run starts (so a schedule deployed once keeps loading the
+    right year). Ends Completed when every file loaded, Failed (with the summary as its result)
+    otherwise.
     """
     logger = get_run_logger()
     year = year or last_completed_survey_year(date.today())
-    settings = Settings() if warehouse is None else Settings(warehouse=warehouse)
-    catalogue = default_catalogue()
-    engine = create_warehouse_engine(settings.warehouse)
-    upgrade(engine)
-    sync_dimensions(engine, catalogue)
+    settings, source, catalogue = open_warehouse(warehouse, source)
     outcomes = []
     for survey in surveys or list(SURVEYS):
         logger.info("%s %s: ingesting from %s", survey, year, source)
         outcomes.append(ingest_survey_year(survey, year, source, settings, catalogue))
-    summary = RunSummary(warehouse=settings.warehouse, outcomes=outcomes)
+    return finish_run(RunSummary(warehouse=settings.warehouse, outcomes=outcomes))
+
+
+def finish_run(summary: RunSummary) -> State[Any]:
+    """Log every problem; Completed when every file loaded, else Failed carrying the summary."""
+    logger = get_run_logger()
     for line in summary.problems:
         logger.error(line)
     if summary.ok:

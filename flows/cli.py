@@ -15,7 +15,15 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.server import server, use_running_server
-from flows.settings import DEFAULT_WAREHOUSE
+
+# Before any module imports Prefect: Prefect reads its API URL once, at import.
+use_running_server()
+
+from flows.database import db_upgrade  # noqa: E402
+from flows.kolada import kolada_command  # noqa: E402
+from flows.report import report_command  # noqa: E402
+from flows.validation import validate  # noqa: E402
+from flows.settings import DEFAULT_WAREHOUSE  # noqa: E402
 
 if TYPE_CHECKING:
     from flows.annual import RunSummary
@@ -51,7 +59,6 @@ def _surveys(survey: str | None) -> list[str] | None:
 
 def _run_annual(year: int, source: str, surveys: list[str] | None, warehouse: str) -> int:
     """Run the annual flow and print its summary; the exit status to use."""
-    use_running_server()
     from flows.annual import RunSummary, annual_run
 
     state = annual_run(
@@ -157,11 +164,16 @@ def generate(
     more_years: Annotated[list[int] | None, typer.Argument(hidden=True)] = None,
     kommuner: Annotated[int, typer.Option(help="How many municipalities.", min=1, max=290)] = 20,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 0,
+    layout: Annotated[
+        str, typer.Option(help="Codebook whose layout to write (see schemas/codebooks/).")
+    ] = "canonical",
 ) -> None:
-    """Write realistic sample exports of both surveys in the canonical format."""
+    """Write realistic sample exports of both surveys in one export layout."""
     from tasks.generate import generate_exports
 
-    generated = generate_exports(out, [*years, *(more_years or [])], n_kommuner=kommuner, seed=seed)
+    generated = generate_exports(
+        out, [*years, *(more_years or [])], n_kommuner=kommuner, seed=seed, layout=layout
+    )
     console.print(f"Wrote {len(generated.files)} files under {generated.out}")
     for (survey, year), rows in sorted(generated.respondents.items()):
         defects = generated.defects.get((survey, year), 0)
@@ -200,3 +212,10 @@ def demo(
 
 
 app.command()(server)
+app.command("validate")(validate)
+app.command("kolada")(kolada_command)
+app.command("report")(report_command)
+
+db_app = typer.Typer(help="The warehouse's schema.", no_args_is_help=True)
+db_app.command("upgrade")(db_upgrade)
+app.add_typer(db_app, name="db")

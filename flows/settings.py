@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import make_url
+
+from schemas.catalogue import default_catalogue
+from tasks.statistics import critical_z
 
 DEFAULT_WAREHOUSE = "duckdb:///brukardata.duckdb"
+DEFAULT_KOLADA_URL = "https://api.kolada.se"
 
 
 class Settings(BaseSettings):
@@ -15,12 +23,59 @@ class Settings(BaseSettings):
 
     warehouse: str = DEFAULT_WAREHOUSE
     source: str | None = None
+    # Where fetched files are archived (any fsspec URL); unset: ``landing/`` beside a DuckDB
+    # warehouse file, else ``./landing``.
+    landing: str | None = None
     suppression_threshold: int = Field(default=5, ge=1)
     confidence_level: float = Field(default=0.95, gt=0, lt=1)
+    significance_level: float = Field(default=0.05, gt=0, lt=1)
+    kolada_url: str = DEFAULT_KOLADA_URL
+    # Where a failed run is announced (a JSON POST), e.g. a chat or incident webhook.
+    notify_webhook: str | None = None
+    # The audit: where Data Docs go (unset: ``data-docs`` beside a DuckDB warehouse file, else
+    # ``./data-docs``) and how many percentage points a kommun figure may move in a year
+    # before the audit warns.
+    data_docs: Path | None = None
+    max_change_points: float = Field(default=15.0, gt=0)
+    # How long a load waits for another load of the same survey and year to finish.
+    load_lock_timeout: float = Field(default=3600.0, gt=0)
 
-    def statistical_settings(self) -> dict[str, float | int]:
-        """The choices a published figure depends on, stored with each load."""
+    def landing_root(self) -> str:
+        """The landing area in force: the setting, or a folder beside the DuckDB file."""
+        if self.landing:
+            return self.landing
+        database = self.warehouse.removeprefix("duckdb:///")
+        if database != self.warehouse and database not in ("", ":memory:"):
+            return str(Path(database).parent / "landing")
+        return "landing"
+
+    def data_docs_dir(self) -> Path:
+        """The Data Docs folder in force: the setting, else beside a DuckDB file, else here."""
+        if self.data_docs is not None:
+            return self.data_docs
+        url = make_url(self.warehouse)
+        if url.get_backend_name() == "duckdb" and url.database not in (None, "", ":memory:"):
+            return Path(url.database).expanduser().parent / "data-docs"
+        return Path("data-docs")
+
+    def statistical_settings(self) -> dict[str, Any]:
+        """The choices a published figure depends on, stored with each load.
+
+        ``z_critical`` is derived from ``significance_level`` and stored beside it because the
+        reporting views read it from the load (SQL has no portable inverse normal function).
+        ``answer_roles`` (scale → role → answer codes) is the reference data's reading of which
+        answers count as positive, so a figure can be recomputed after the data is corrected.
+        """
+        scales = default_catalogue().answer_scales
         return {
             "suppression_threshold": self.suppression_threshold,
             "confidence_level": self.confidence_level,
+            "significance_level": self.significance_level,
+            "z_critical": critical_z(self.significance_level),
+            "answer_roles": {
+                scale: {
+                    role: sorted(codes["code"].tolist()) for role, codes in by_scale.groupby("role")
+                }
+                for scale, by_scale in scales.groupby("scale_id")
+            },
         }

@@ -1,32 +1,55 @@
 """Codebooks: data files that map an export layout's header and labels onto the canonical form.
 
 A codebook names, for each canonical column, the header spellings a supplier used, how question
-columns are named (by question id or by question text) and how gender is written. The header
-of an export decides which codebook reads it; a header no codebook explains is refused.
+columns are named (by question id or by question text), how gender is written, which catalogue
+names stand for a kommun or an enkät, and extra spellings of answers. The header of an export
+decides which codebook reads it: a header no codebook explains is refused, and so is one that
+two codebooks explain, because then the file's meaning would depend on which one was tried first.
+
+Codebooks are read from ``schemas/codebooks/`` (or the folder ``BRUKARDATA_CODEBOOK_DIR`` names),
+so a new supplier layout or year is a new file, never new code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from schemas.catalogue import Catalogue
 
-CODEBOOK_DIR = Path(__file__).with_name("codebooks")
+DEFAULT_CODEBOOK_DIR = Path(__file__).with_name("codebooks")
 REQUIRED_COLUMNS: tuple[str, ...] = ("kommun_kod", "verksamhet", "svar_id", "kon")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("enhet_id",)
+QUESTION_NAMINGS: tuple[str, ...] = ("question_id", "text_sv")
+# Cell values a codebook may let a catalogue name stand for: canonical column → (the catalogue
+# table, its code column, the text columns allowed as names).
+NAMED_VALUES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "kommun_kod": ("kommuner", "kommun_kod", ("kommun_kod", "kommun_namn")),
+    "verksamhet": ("verksamheter", "verksamhet", ("verksamhet", "name_sv")),
+}
 
 
 def header_key(name: str) -> str:
-    """How header cells are compared: trimmed, case-insensitive, inner white space folded."""
+    """How header cells and labels are compared: trimmed, case-insensitive, white space folded."""
     return " ".join(str(name).split()).casefold()
 
 
 class HeaderError(ValueError):
     """The header cannot be mapped onto the canonical columns."""
+
+
+class CodebookError(ValueError):
+    """A codebook file is not well-formed: a defect of the installation, not of an export."""
+
+
+def _spellings(values: Any) -> tuple[str, ...]:
+    return tuple("" if value is None else str(value) for value in values)
 
 
 @dataclass(frozen=True)
@@ -38,21 +61,50 @@ class Codebook:
     columns: dict[str, tuple[str, ...]]
     question_columns: str  # "question_id" or "text_sv": the catalogue column naming them
     gender: dict[str, tuple[str, ...]]
+    # canonical column → catalogue columns whose text names a value (see NAMED_VALUES)
+    values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # scale_id → answer code → further spellings beyond the catalogue's code and label
+    answers: dict[str, dict[int, tuple[str, ...]]] = field(default_factory=dict)
+    description: str = ""
 
     @classmethod
     def from_file(cls, path: Path) -> Codebook:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return cls(
-            name=spec["name"],
-            surveys=tuple(spec["surveys"]),
-            first_year=int(spec["first_year"]),
-            last_year=int(spec["last_year"]) if spec.get("last_year") else None,
-            columns={col: tuple(names) for col, names in spec["columns"].items()},
-            question_columns=spec["question_columns"],
-            gender={
-                code: tuple(str(s) for s in spellings) for code, spellings in spec["gender"].items()
-            },
-        )
+        try:
+            book = cls(
+                name=str(spec["name"]),
+                description=str(spec.get("description", "")),
+                surveys=tuple(spec["surveys"]),
+                first_year=int(spec["first_year"]),
+                last_year=int(spec["last_year"]) if spec.get("last_year") else None,
+                columns={col: _spellings(names) for col, names in spec["columns"].items()},
+                question_columns=str(spec["question_columns"]),
+                gender={code: _spellings(s) for code, s in spec["gender"].items()},
+                values={col: tuple(names) for col, names in (spec.get("values") or {}).items()},
+                answers={
+                    scale: {int(code): _spellings(s) for code, s in options.items()}
+                    for scale, options in (spec.get("answers") or {}).items()
+                },
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise CodebookError(f"{path.name}: {type(err).__name__}: {err}") from err
+        book.check(path.name)
+        return book
+
+    def check(self, where: str) -> None:
+        """Refuse a codebook that names columns or value sources the pipeline does not know."""
+        known = {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS}
+        problems = [f"unknown canonical column {c!r}" for c in self.columns if c not in known]
+        problems += [f"no spelling for {c!r}" for c in REQUIRED_COLUMNS if c not in self.columns]
+        if self.question_columns not in QUESTION_NAMINGS:
+            problems.append(f"question_columns must be one of {', '.join(QUESTION_NAMINGS)}")
+        for column, sources in self.values.items():
+            allowed = NAMED_VALUES.get(column, ("", "", ()))[2]
+            problems += [
+                f"values of {column!r} cannot come from {s!r}" for s in sources if s not in allowed
+            ]
+        if problems:
+            raise CodebookError(f"{where}: {'; '.join(problems)}")
 
     def applies_to(self, survey: str, year: int) -> bool:
         return survey in self.surveys and self.first_year <= year <= (self.last_year or 9999)
@@ -69,10 +121,34 @@ class Codebook:
 
     @property
     def gender_lookup(self) -> dict[str, str]:
-        """Spelling (lower case) → K, M or X."""
-        return {s.casefold(): code for code, spellings in self.gender.items() for s in spellings}
+        """Spelling (compared as header_key) → K, M or X."""
+        return {header_key(s): code for code, spellings in self.gender.items() for s in spellings}
 
-    def map_header(self, header: list[str], survey: str, catalogue: Catalogue) -> list[str]:
+    def value_lookup(self, column: str, survey: str, catalogue: Catalogue) -> dict[str, str]:
+        """Spelling (header_key) → code for a column whose values the catalogue names."""
+        table_name, code_column, _ = NAMED_VALUES[column]
+        table = getattr(catalogue, table_name)
+        if "survey" in table.columns:
+            table = table[table["survey"] == survey]
+        lookup: dict[str, str] = {}
+        for source in self.values.get(column, (code_column,)):
+            lookup.update(
+                {header_key(n): c for n, c in zip(table[source], table[code_column], strict=True)}
+            )
+        return lookup
+
+    def answer_lookup(self, question_id: str, catalogue: Catalogue) -> dict[str, str]:
+        """Every spelling (header_key) of an answer to ``question_id`` → its code as text."""
+        lookup = {
+            header_key(s): str(code) for s, code in catalogue.answer_lookup(question_id).items()
+        }
+        extra = self.answers.get(catalogue.scale_of[question_id], {})
+        lookup.update(
+            {header_key(s): str(code) for code, spellings in extra.items() for s in spellings}
+        )
+        return lookup
+
+    def map_header(self, header: Sequence[str], survey: str, catalogue: Catalogue) -> list[str]:
         """Canonical names for ``header``, or HeaderError naming what does not fit."""
         mapping = self.header_map(survey, catalogue)
         keys = [header_key(h) for h in header]
@@ -89,28 +165,50 @@ class Codebook:
         return canonical
 
 
-@lru_cache(maxsize=1)
-def codebooks(directory: Path = CODEBOOK_DIR) -> tuple[Codebook, ...]:
-    """Every codebook shipped, in file-name order."""
-    return tuple(Codebook.from_file(p) for p in sorted(directory.glob("*.yaml")))
+def codebook_dir() -> Path:
+    """The folder of the running installation's codebooks."""
+    return Path(os.environ.get("BRUKARDATA_CODEBOOK_DIR", DEFAULT_CODEBOOK_DIR))
+
+
+@lru_cache(maxsize=4)
+def _codebooks_in(files: tuple[tuple[Path, int], ...]) -> tuple[Codebook, ...]:
+    books = tuple(Codebook.from_file(path) for path, _ in files)
+    names = [book.name for book in books]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise CodebookError(f"codebook name(s) used twice: {', '.join(repeated)}")
+    return books
+
+
+def codebooks() -> tuple[Codebook, ...]:
+    """Every codebook installed, in file-name order; re-read when a file is added or changed."""
+    files = sorted(codebook_dir().glob("*.yaml"))
+    return _codebooks_in(tuple((path, path.stat().st_mtime_ns) for path in files))
 
 
 def match_codebook(
-    header: list[str], survey: str, year: int, catalogue: Catalogue
+    header: Sequence[str], survey: str, year: int, catalogue: Catalogue
 ) -> tuple[Codebook, list[str]]:
     """The one codebook that explains ``header``, with the canonical column names.
 
     Raises HeaderError when none does, naming the closest codebook's complaint, so the user
-    sees what is wrong with the header rather than a list of every layout tried.
+    sees what is wrong with the header rather than a list of every layout tried; and when more
+    than one does, naming them, since the codebooks themselves then need correcting.
     """
+    fits: list[tuple[Codebook, list[str]]] = []
     complaints: list[str] = []
     for book in codebooks():
         if not book.applies_to(survey, year):
             continue
         try:
-            return book, book.map_header(header, survey, catalogue)
+            fits.append((book, book.map_header(header, survey, catalogue)))
         except HeaderError as err:
             complaints.append(str(err))
+    if len(fits) > 1:
+        names = " and ".join(book.name for book, _ in fits)
+        raise HeaderError(f"header fits more than one codebook ({names}): make them distinct")
+    if fits:
+        return fits[0]
     if not complaints:
         raise HeaderError(f"no codebook covers {survey} {year}")
     raise HeaderError(min(complaints, key=len))

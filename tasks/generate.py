@@ -1,4 +1,4 @@
-"""Generate: realistic sample raw exports (format 1) for the demo and for end-to-end tests.
+"""Generate: realistic sample raw exports for the demo and for end-to-end tests.
 
 The files exercise what real exports throw at the pipeline — several encodings and delimiters,
 gzip, Excel's lost leading zeros, answer labels instead of codes, one combined file holding
@@ -7,7 +7,9 @@ deliberately broken rows. ``manifest.json`` records every file and every broken 
 rule it breaks, so a test can check that exactly those rows end in quarantine.
 
 Which enkäter exist, which questions they ask and which answers a scale offers all come from
-the catalogue, so any year it describes can be generated.
+the catalogue, so any year it describes can be generated. Files are written in the layout of
+one of the codebooks (``layout``): its first spelling of each column, its naming of question
+columns (id or text), and enkäter by name where it accepts names.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from openpyxl.writer.excel import ExcelWriter
 from prefect import task
 
 from schemas.catalogue import SURVEYS, Catalogue, default_catalogue
+from schemas.codebook import Codebook, codebooks
 from schemas.exports import (
     DUPLICATE_SVAR_ID,
     FRAME_RULE_COLUMN,
@@ -138,10 +141,14 @@ def generate_exports(
     n_kommuner: int = 20,
     seed: int = 0,
     defects: bool = True,
+    layout: str = "canonical",
     catalogue: Catalogue | None = None,
     progress: Callable[[Path], None] | None = None,
 ) -> GeneratedExports:
     """Write sample exports of both surveys for ``years`` under ``out``, and a manifest.
+
+    ``layout`` names the codebook whose layout the answer files take; a layout that names
+    questions by their text writes every answer as its label, as such exports do.
 
     The same arguments give byte-identical files. Files of an earlier run are never deleted:
     a survey-year folder holding files this run would not write is an error, so a sample is
@@ -151,6 +158,7 @@ def generate_exports(
     wanted_years = sorted(set(years))
     if not wanted_years:
         raise ValueError("generate: give at least one year")
+    book = layout_codebook(layout)
     rng = np.random.default_rng(seed)
     kommuner = choose_kommuner(catalogue, n_kommuner, rng)
     # A kommun's size is shared by both surveys: a large kommun has many clients in each.
@@ -176,7 +184,7 @@ def generate_exports(
             rows = _survey_year_rows(
                 catalogue, sample, year, latent=latent, with_defects=defects, rng=rng
             )
-            planned.extend(_export_files(catalogue, survey, year, rows))
+            planned.extend(_export_files(catalogue, book, survey, year, rows))
             planned.append(_distributed_file(survey, year, rows, rng))
             is_defect = rows["defect"].ne("")
             respondents[(survey, year)] = int((~is_defect).sum())
@@ -184,7 +192,7 @@ def generate_exports(
 
     _refuse_stale_files(out, planned)
     manifest = {
-        "format": "canonical raw export, format 1",
+        "layout": book.name,
         "seed": seed,
         "years": wanted_years,
         "kommuner": kommuner,
@@ -205,6 +213,14 @@ def generate_exports(
 
 
 generate_exports_task = task(name="generate_exports")(generate_exports)
+
+
+def layout_codebook(layout: str) -> Codebook:
+    """The installed codebook named ``layout``."""
+    by_name = {book.name: book for book in codebooks()}
+    if layout not in by_name:
+        raise ValueError(f"generate: no layout {layout!r} (one of {', '.join(sorted(by_name))})")
+    return by_name[layout]
 
 
 def choose_kommuner(catalogue: Catalogue, n: int, rng: np.random.Generator) -> list[str]:
@@ -488,9 +504,9 @@ def _order_and_identify(
 
 
 def _export_files(
-    catalogue: Catalogue, survey: str, year: int, rows: pd.DataFrame
+    catalogue: Catalogue, book: Codebook, survey: str, year: int, rows: pd.DataFrame
 ) -> list[_PlannedFile]:
-    """The answer files of one survey-year, each with its manifest entry."""
+    """The answer files of one survey-year in the layout of ``book``, with manifest entries."""
     columns = question_columns(catalogue, survey, year)
     unit = ["enhet_id"] if survey in SURVEYS_WITH_UNITS else []
     fixed = rows[["kommun_written", "verksamhet_written", *unit, "svar_id", "kon"]].rename(
@@ -499,11 +515,18 @@ def _export_files(
     fixed["kon"] = fixed["kon"].mask(
         rows["kon_as_words"], fixed["kon"].replace({"K": "Kvinna", "M": "Man"})
     )
+    if "name_sv" in book.values.get("verksamhet", ()):
+        enkat_names = catalogue.verksamheter[catalogue.verksamheter["survey"] == survey]
+        names = dict(zip(enkat_names["verksamhet"], enkat_names["name_sv"], strict=True))
+        fixed["verksamhet"] = fixed["verksamhet"].map(names).fillna(fixed["verksamhet"])
+    fixed = fixed.rename(columns={column: book.columns[column][0] for column in fixed.columns})
+    by_text = book.question_columns == "text_sv"
+    question_header = _question_headers(catalogue, book, columns)
     # Both spellings of every answer once for the whole survey-year; each file takes one.
-    as_codes = rows[columns].rename(columns=str.lower)
+    as_codes = rows[columns].rename(columns=question_header)
     as_labels = pd.DataFrame(
         {
-            question.lower(): rows[question]
+            question_header[question]: rows[question]
             .map(_label_map(catalogue, question))
             .fillna(rows[question].astype(str))
             for question in columns
@@ -513,15 +536,21 @@ def _export_files(
     for name, file_rows in rows.groupby("file", sort=True):
         first = file_rows.iloc[0]
         style = STYLES[first["style"]]
-        answers = as_labels if first["answers_as_labels"] else as_codes
+        with_labels = bool(first["answers_as_labels"]) or by_text
+        answers = as_labels if with_labels else as_codes
         table = pd.concat([fixed.loc[file_rows.index], answers.loc[file_rows.index]], axis=1)
-        content = _xlsx_bytes(table) if style == XLSX else _csv_bytes(table, style)
+        content = (
+            _xlsx_bytes(table, book.columns["kommun_kod"][0])
+            if style == XLSX
+            else _csv_bytes(table, style)
+        )
         defect_rows = file_rows[file_rows["defect"].ne("")]
         path = f"{survey}/{year}/{name}"
         manifest = {
             **_manifest_entry(survey, year, path, style, file_rows["kommun_kod"]),
             "kind": "answers",
-            "answers_as": "label" if first["answers_as_labels"] else "code",
+            "layout": book.name,
+            "answers_as": "label" if with_labels else "code",
             "kon_as": "word" if first["kon_as_words"] else "code",
             "rows": len(file_rows),
             "valid_rows": len(file_rows) - len(defect_rows),
@@ -578,6 +607,14 @@ def _manifest_entry(
     }
 
 
+def _question_headers(catalogue: Catalogue, book: Codebook, columns: list[str]) -> dict[str, str]:
+    """question_id → its column header in the layout: the id in lower case, or its text."""
+    if book.question_columns == "question_id":
+        return {question: question.lower() for question in columns}
+    texts = catalogue.questions.set_index("question_id")[book.question_columns]
+    return {question: str(texts[question]) for question in columns}
+
+
 def _label_map(catalogue: Catalogue, question: str) -> dict[int, str]:
     options = catalogue.scale(catalogue.scale_of[question])
     return dict(zip(options["code"].astype(int), options["label_sv"], strict=True))
@@ -591,9 +628,9 @@ def _csv_bytes(table: pd.DataFrame, style: _FileStyle) -> bytes:
     return gzip.compress(data, mtime=0) if style == GZIP else data
 
 
-def _xlsx_bytes(table: pd.DataFrame) -> bytes:
+def _xlsx_bytes(table: pd.DataFrame, kommun_column: str) -> bytes:
     """First sheet of a workbook; kommun_kod and answers as numbers, as Excel leaves them."""
-    cells = table.assign(kommun_kod=table["kommun_kod"].astype(int)).astype(object)
+    cells = table.assign(**{kommun_column: table[kommun_column].astype(int)}).astype(object)
     cells = cells.where(cells.notna() & ~cells.isin([""]), None)
     workbook = Workbook()
     workbook.properties.created = FIXED_TIMESTAMP

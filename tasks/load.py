@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from sqlalchemy.exc import DisconnectionError, OperationalError
 
-from warehouse.load import begin_load, fail_load, publish
+from warehouse.load import begin_load, fail_load, publish, stage
 
 TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (OperationalError, DisconnectionError)
 
@@ -31,5 +31,6 @@ _DB_RETRIES: dict[str, Any] = {
 }
 
 begin_load_task = task(name="begin-load", **_DB_RETRIES)(begin_load)
+stage_task = task(name="stage", **_DB_RETRIES)(stage)
 publish_task = task(name="publish", **_DB_RETRIES)(publish)
 fail_load_task = task(name="record-failed-load", **_DB_RETRIES)(fail_load)

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import gzip
 import io
+import itertools
 import re
 import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any, TextIO
 
+import fsspec
+import numpy as np
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -50,73 +57,199 @@ class ParsedExport:
     frame: pd.DataFrame  # canonical columns + source_file + row_number (header is row 1)
 
 
-def decode(content: bytes) -> tuple[str, str]:
-    """Text and encoding of a CSV file: UTF-8 (with or without BOM) or Windows-1252.
+_CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+BLOCK_BYTES = 16 * 1024 * 1024  # how much of a large file is looked at at once
 
-    Raises ValueError where the encoding cannot be decided rather than guessing.
+
+def _first_match(
+    pattern: re.Pattern[bytes], block: bytes, offset: int, found: tuple[int, int] | None
+) -> tuple[int, int] | None:
+    """(position in the file, byte) of the first match, keeping one found in an earlier block."""
+    if found is not None:
+        return found
+    match = pattern.search(block)
+    return None if match is None else (offset + match.start(), block[match.start()])
+
+
+@dataclass
+class _EncodingScan:
+    """What one pass over a file's bytes found, by position in the file."""
+
+    with_bom: bool = False
+    nul: bool = False
+    utf8_error: int | None = None  # counted after a byte-order mark, as the text starts there
+    utf8_text: tuple[int, int] | None = None
+    cp1252_undefined: tuple[int, int] | None = None
+    control: tuple[int, int] | None = None
+
+
+def _with_whole_start(blocks: Iterable[bytes]) -> Iterator[bytes]:
+    """The same bytes, the first block long enough to hold any byte-order mark."""
+    start = b""
+    iterator = iter(blocks)
+    for block in iterator:
+        start += block
+        if len(start) >= len(codecs.BOM_UTF8) + 1:
+            break
+    if start:
+        yield start
+    yield from iterator
+
+
+def _scan(blocks: Iterable[bytes]) -> _EncodingScan:
+    scan = _EncodingScan()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    bom = len(codecs.BOM_UTF8)
+    offset = 0
+    tail = b""
+    for number, block in enumerate(_with_whole_start(blocks)):
+        if number == 0:
+            if block.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                raise ValueError("UTF-16 text is not supported: save the file as UTF-8")
+            scan.with_bom = block.startswith(codecs.BOM_UTF8)
+        scan.nul = scan.nul or b"\x00" in block
+        # a multi-byte sequence may span two blocks: look again at the previous block's tail
+        scan.utf8_text = _first_match(
+            _UTF8_SEQUENCE, tail + block, offset - len(tail), scan.utf8_text
+        )
+        tail = (tail + block)[-2:]
+        scan.cp1252_undefined = _first_match(
+            _CP1252_UNDEFINED, block, offset, scan.cp1252_undefined
+        )
+        scan.control = _first_match(_CONTROL_BYTES, block, offset, scan.control)
+        skip = bom if number == 0 and scan.with_bom else 0
+        text_offset = offset - (bom if scan.with_bom and number else 0)
+        if scan.utf8_error is None:
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(block[skip:])
+            except UnicodeDecodeError as err:
+                scan.utf8_error = text_offset - pending + err.start
+        offset += len(block)
+    if scan.utf8_error is None:
+        pending = len(decoder.getstate()[0])
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            scan.utf8_error = offset - pending - (bom if scan.with_bom else 0)
+    return scan
+
+
+def decide_encoding(blocks: Iterable[bytes]) -> str:
+    """The encoding of a CSV file read block by block: utf-8-sig, utf-8 or windows-1252.
+
+    One pass in bounded memory, so a file of any size is decided the same way. Raises
+    ValueError where the encoding cannot be decided rather than guessing.
     """
-    if content.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise ValueError("UTF-16 text is not supported: save the file as UTF-8")
-    if b"\x00" in content:
+    scan = _scan(blocks)
+    if scan.nul:
         raise ValueError("binary content (NUL bytes): not a CSV file")
-    if content.startswith(codecs.BOM_UTF8):
-        try:
-            return content[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
-        except UnicodeDecodeError as err:
+    if scan.with_bom:
+        if scan.utf8_error is not None:
             raise ValueError(
-                f"starts with a UTF-8 byte-order mark but byte {err.start} is not UTF-8"
-            ) from err
+                f"starts with a UTF-8 byte-order mark but byte {scan.utf8_error} is not UTF-8"
+            )
+        return "utf-8-sig"
+    if scan.utf8_error is None:
+        return "utf-8"
+    if scan.utf8_text is not None:
+        raise ValueError(
+            f"encoding cannot be decided: UTF-8 text at byte {scan.utf8_text[0]} but invalid "
+            f"UTF-8 at byte {scan.utf8_error} (mixed encodings)"
+        )
+    if scan.cp1252_undefined is not None:
+        position, byte = scan.cp1252_undefined
+        raise ValueError(
+            "encoding cannot be decided: neither UTF-8 nor Windows-1252 "
+            f"(byte 0x{byte:02x} at {position})"
+        )
+    if scan.control is not None:
+        raise ValueError(f"control character at character {scan.control[0]}: not a text file")
+    return "windows-1252"
+
+
+def decode(content: bytes) -> tuple[str, str]:
+    """Text and encoding of a CSV file held in memory (see decide_encoding)."""
+    encoding = decide_encoding([content])
+    return content.decode(encoding), encoding
+
+
+def _records(source: str | TextIO, delimiter: str) -> Iterator[list[str]]:
+    """CSV records of a text or text stream; a quoting error is a malformed file, not a crash."""
+    lines = io.StringIO(source, newline="") if isinstance(source, str) else source
     try:
-        return content.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError as utf8_error:
-        mixed = _UTF8_SEQUENCE.search(content)
-        if mixed:
-            raise ValueError(
-                f"encoding cannot be decided: UTF-8 text at byte {mixed.start()} but invalid "
-                f"UTF-8 at byte {utf8_error.start} (mixed encodings)"
-            ) from utf8_error
-        try:
-            text = content.decode("cp1252")
-        except UnicodeDecodeError as err:
-            raise ValueError(
-                "encoding cannot be decided: neither UTF-8 nor Windows-1252 "
-                f"(byte 0x{content[err.start]:02x} at {err.start})"
-            ) from err
-    control = _CONTROL_CHARS.search(text)
-    if control:
-        raise ValueError(f"control character at character {control.start()}: not a text file")
-    return text, "windows-1252"
+        yield from csv.reader(lines, delimiter=delimiter)
+    except csv.Error as err:
+        raise ValueError(f"malformed CSV: {err}") from err
 
 
 def _header_cells(text: str, delimiter: str) -> list[str]:
-    first_record = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    first_record = next(_records(text, delimiter), [])
     return [cell.strip() for cell in first_record]
 
 
 def _read_delimited(text: str, delimiter: str, width: int) -> pd.DataFrame:
     """Data rows as text, positional columns; a row wider than the header is an error."""
     try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=delimiter,
-            header=None,
-            skiprows=1,
-            names=range(width),
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            engine="c",
-        )
+        frame: pd.DataFrame = pd.read_csv(io.StringIO(text), **_csv_options(delimiter, width))
     except pd.errors.ParserError as err:
-        message = str(err).strip().rstrip(".").removeprefix("Error tokenizing data. C error: ")
-        raise ValueError(f"malformed CSV: {message}") from err
+        raise _malformed(err) from err
     except pd.errors.EmptyDataError:
         return pd.DataFrame(columns=range(width), dtype=str)
     # A file ending in a blank line yields one empty trailing row: it is not a data row.
     if len(frame) and frame.iloc[-1].eq("").all() and text.endswith(("\n\n", "\r\n\r\n")):
         frame = frame.iloc[:-1]
+    if len(frame) and not text.endswith(("\n", "\r")):
+        # A writer ends every row with a line break; without one the file may be cut short
+        # after a delimiter, which would read as a row with its last answers left blank.
+        raise ValueError("the last row has no line break: the file may be cut short")
+    _refuse_short_records(text, delimiter, width)
     return frame
+
+
+def _csv_options(delimiter: str, width: int) -> dict[str, Any]:
+    """How pandas reads data rows: every cell as the text written, positional columns."""
+    return {
+        "sep": delimiter,
+        "header": None,
+        "skiprows": 1,
+        "names": range(width),
+        "dtype": str,
+        "keep_default_na": False,
+        "na_filter": False,
+        "skip_blank_lines": False,
+        "engine": "c",
+    }
+
+
+def _malformed(err: pd.errors.ParserError) -> ValueError:
+    message = str(err).strip().rstrip(".").removeprefix("Error tokenizing data. C error: ")
+    return ValueError(f"malformed CSV: {message}")
+
+
+def _refuse_short_records(source: str | TextIO, delimiter: str, width: int) -> None:
+    """A record with fewer fields than the header (not a blank line) refuses the file.
+
+    The reader pads such a record with empty cells, which would load as unanswered questions:
+    a file cut short, or a row that lost its delimiters, must not pass as a valid answer.
+    Records are counted as they are read, so a file of any size is checked in bounded memory.
+    """
+    records = _records(source, delimiter)
+    seen = 0
+    first: tuple[int, int] | None = None
+    short_rows = 0
+    while len(fields := np.fromiter(map(len, itertools.islice(records, 100_000)), dtype=np.int64)):
+        short = np.flatnonzero((fields > 0) & (fields < width))
+        if len(short) and first is None:
+            first = (seen + int(short[0]) + 1, int(fields[short[0]]))
+        short_rows += len(short)
+        seen += len(fields)
+    if first is not None:
+        raise ValueError(
+            f"malformed CSV: row {first[0]} has {first[1]} field(s), the header {width} "
+            f"({short_rows} short row(s) in all; is the file cut short?)"
+        )
 
 
 def _read_workbook(content: bytes) -> tuple[list[str], pd.DataFrame]:
@@ -203,6 +336,56 @@ def _choose_delimiter(text: str, survey: str, year: int, catalogue: Catalogue) -
     if not fits:
         raise HeaderError(f"header matches no codebook: {min(complaints, key=len)}")
     return fits[0]
+
+
+def iter_export_chunks(
+    url: str, survey: str, year: int, catalogue: Catalogue, *, rows_per_chunk: int = 100_000
+) -> Iterator[tuple[Codebook, pd.DataFrame]]:
+    """A large CSV export (local path or fsspec URL) in frames of canonical columns.
+
+    For files too large to hold: the file is never in memory whole. It is decided as
+    parse_export decides (encoding over every byte, delimiter and codebook from the header,
+    short rows and a missing last line break refuse it), then read ``rows_per_chunk`` rows at
+    a time; each frame has ``source_file`` and ``row_number`` as parse_export's has. A row
+    longer than the header is found while reading, so a consumer publishes nothing before the
+    iterator is exhausted. Raises ExportError.
+    """
+    name = PurePosixPath(url).name
+    try:
+        with fsspec.open(url, "rb") as handle:
+            encoding = decide_encoding(iter(functools.partial(handle.read, BLOCK_BYTES), b""))
+            size = handle.seek(0, io.SEEK_END)
+            handle.seek(max(size - 4, 0))
+            ending = handle.read().decode("latin-1")
+        if not size:
+            raise ValueError("empty file")
+        with fsspec.open(url, "rt", encoding=encoding, newline="") as text:
+            head = text.read(1_000_000)
+        delimiter = _choose_delimiter(head, survey, year, catalogue)
+        header = _header_cells(head, delimiter)
+        named = [i for i, cell in enumerate(header) if cell]
+        book, columns = match_codebook([header[i] for i in named], survey, year, catalogue)
+        if not ending.endswith(("\n", "\r")):
+            raise ValueError("the last row has no line break: the file may be cut short")
+        with fsspec.open(url, "rt", encoding=encoding, newline="") as text:
+            _refuse_short_records(text, delimiter, len(header))
+    except (ValueError, HeaderError) as err:
+        raise ExportError(name, str(err)) from err
+    unnamed = [i for i, cell in enumerate(header) if not cell]
+    next_row = 2
+    with fsspec.open(url, "rt", encoding=encoding, newline="") as text:
+        reader = pd.read_csv(text, chunksize=rows_per_chunk, **_csv_options(delimiter, len(header)))
+        try:
+            for data in reader:
+                if data[unnamed].apply(lambda column: column.str.strip().ne("")).any().any():
+                    raise ExportError(name, "unknown column(s) ''")
+                frame = data[named].set_axis(columns, axis=1)
+                frame.insert(0, "row_number", range(next_row, next_row + len(frame)))
+                frame.insert(0, "source_file", name)
+                next_row += len(frame)
+                yield book, frame
+        except pd.errors.ParserError as err:
+            raise ExportError(name, str(_malformed(err))) from err
 
 
 def parse_distributed(raw: RawFile, catalogue: Catalogue) -> pd.DataFrame:

@@ -27,3 +27,16 @@ def wilson_interval(
     low = (100 * (centre - half_width)).clip(0, 100)
     high = (100 * (centre + half_width)).clip(0, 100)
     return low, high
+
+
+def critical_z(significance_level: float) -> float:
+    """The two-sided critical value of the standard normal for ``significance_level``.
+
+    Recorded with every load, so the SQL views that test changes between years (where no
+    inverse normal function exists portably) use the same threshold as the settings say.
+    """
+    if not 0 < significance_level < 1:
+        raise ValueError(
+            f"significance level must lie strictly between 0 and 1, not {significance_level}"
+        )
+    return NormalDist().inv_cdf(1 - significance_level / 2)

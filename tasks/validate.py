@@ -16,6 +16,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from schemas.catalogue import Catalogue
+from schemas.codebook import Codebook
 from schemas.exports import FRAME_RULE_COLUMN, questionnaire_schema, respondent_schema
 from schemas.frames import Answers, FileReport, Quarantine, Respondents
 from tasks.fetch import DISTRIBUTED_FILE, RawFile
@@ -48,6 +49,8 @@ class ValidatedSurveyYear:
     quarantine: pd.DataFrame  # schemas.frames.Quarantine
     files: pd.DataFrame  # schemas.frames.FileReport
     distributed: pd.DataFrame | None  # schemas.frames.Distributed
+    # one row per broken rule of a quarantined row: source_file, row_number, column, rule, value
+    problems: pd.DataFrame
 
     @property
     def refused(self) -> list[str]:
@@ -59,30 +62,53 @@ class ValidatedSurveyYear:
         ]
 
 
-def normalise(parsed: ParsedExport, survey: str, catalogue: Catalogue) -> tuple[pd.DataFrame, int]:
-    """Cells as canonical text codes, and how many kommun codes had their leading zero restored.
+def _translate(
+    cells: pd.Series, lookup: dict[str, str], *, whole_numbers: bool = False
+) -> pd.Series:
+    """The code each cell spells in ``lookup`` (compared as codebook spellings are), else NaN.
 
-    Anything that cannot be interpreted keeps its original text, so validation reports it.
+    Each distinct spelling is looked up once: a column of a million answers holds a handful.
+    ``whole_numbers`` reads "2.0", as spreadsheets store integers, as "2".
     """
-    frame = parsed.frame.copy()
+    positions, distinct = pd.factorize(cells)
+    keys = pd.Series(distinct, dtype=str).str.split().str.join(" ").str.casefold()
+    if whole_numbers:
+        keys = keys.str.replace(_WHOLE_NUMBER, r"\1", regex=True)
+    codes = keys.map(lookup).to_numpy(dtype=object)
+    return pd.Series(codes[positions], index=cells.index, dtype=str)
+
+
+def normalise(parsed: ParsedExport, survey: str, catalogue: Catalogue) -> tuple[pd.DataFrame, int]:
+    """Cells as canonical text codes, and how many kommun codes had their leading zero restored."""
+    return normalise_frame(parsed.frame, parsed.codebook, survey, catalogue)
+
+
+def normalise_frame(
+    parsed_frame: pd.DataFrame, book: Codebook, survey: str, catalogue: Catalogue
+) -> tuple[pd.DataFrame, int]:
+    """``normalise`` for a frame read by ``book``, e.g. one chunk of a large file.
+
+    The codebook that read the file says which names and labels stand for which code. Anything
+    that cannot be interpreted keeps its original text, so validation reports it.
+    """
+    frame = parsed_frame.copy()
     text_columns = [c for c in frame.columns if c != "row_number"]
     frame[text_columns] = frame[text_columns].apply(lambda column: column.str.strip())
     kommun = frame["kommun_kod"].str.replace(_WHOLE_NUMBER, r"\1", regex=True)
     lost_zero = kommun.str.fullmatch(r"\d{3}")
-    frame["kommun_kod"] = kommun.where(~lost_zero, "0" + kommun)
-    frame["verksamhet"] = frame["verksamhet"].str.upper()
-    frame["kon"] = (
-        frame["kon"].str.casefold().map(parsed.codebook.gender_lookup).fillna(frame["kon"])
-    )
+    kommun = kommun.where(~lost_zero, "0" + kommun)
+    named = _translate(kommun, book.value_lookup("kommun_kod", survey, catalogue))
+    frame["kommun_kod"] = named.fillna(kommun)
+    verksamhet = _translate(frame["verksamhet"], book.value_lookup("verksamhet", survey, catalogue))
+    frame["verksamhet"] = verksamhet.fillna(frame["verksamhet"].str.upper())
+    frame["kon"] = _translate(frame["kon"], book.gender_lookup).fillna(frame["kon"])
     if "enhet_id" not in frame.columns:
         frame["enhet_id"] = ""
     for question in [c for c in frame.columns if c in catalogue.scale_of]:
-        lookup = {
-            spelling: str(code) for spelling, code in catalogue.answer_lookup(question).items()
-        }
-        cells = frame[question]
-        keys = cells.str.casefold().str.replace(_WHOLE_NUMBER, r"\1", regex=True)
-        frame[question] = keys.map(lookup).fillna(cells)
+        lookup = book.answer_lookup(question, catalogue)
+        frame[question] = _translate(frame[question], lookup, whole_numbers=True).fillna(
+            frame[question]
+        )
     return frame, int(lost_zero.sum())
 
 
@@ -205,7 +231,7 @@ def _file_report(
         "kind": "distributed" if raw.source_file.lower() == DISTRIBUTED_FILE else "answers",
         "source_url": raw.source_url,
         "fetched_at": pd.Timestamp(raw.fetched_at).as_unit("us"),
-        "landing_url": None,
+        "landing_url": raw.landing_url,
         "sha256": raw.sha256,
         "size_bytes": len(raw.content),
         "rows_read": rows_read,
@@ -247,6 +273,10 @@ def validate_survey_year(
     )
     failures = _failures(combined, survey, year, catalogue, question_columns)
     quarantine = _quarantine(originals.fillna(""), failures)
+    problems = combined.loc[failures["index"], ["source_file", "row_number"]].reset_index(drop=True)
+    problems = pd.concat(
+        [problems, failures[["column", "rule", "value"]].reset_index(drop=True)], axis=1
+    ).astype({"row_number": int, "column": str, "rule": str, "value": str})
     valid = combined.drop(index=pd.Index(failures["index"].unique()))
     respondents, answers = _respondents_and_answers(valid, survey, question_columns, catalogue)
 
@@ -264,6 +294,7 @@ def validate_survey_year(
         quarantine=quarantine,
         files=FileReport.validate(files.astype({"error": "str", "landing_url": "str"})),
         distributed=parsed.distributed[1] if parsed.distributed is not None else None,
+        problems=problems.sort_values(["source_file", "row_number", "column"], ignore_index=True),
     )
 
 

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from schemas.catalogue import Catalogue, default_catalogue
@@ -31,3 +39,98 @@ def prefect_server() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def catalogue() -> Catalogue:
     return default_catalogue()
+
+
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _as_postgres(*command: str) -> list[str]:
+    """initdb refuses to run as root: run the server's tools as the postgres user then."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster for the session; yields the URL of its admin database.
+
+    Missing server binaries fail the tests under CI (``CI=true``), where they must be
+    installed, and skip them elsewhere with the reason.
+    """
+    if not (POSTGRES_BIN / "initdb").is_file():
+        message = (
+            f"PostgreSQL server binaries not found in {POSTGRES_BIN} (apt-get install postgresql)"
+        )
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    # pytest's temporary folders are private to root; the server's user must reach its own
+    cluster = Path(tempfile.mkdtemp(prefix="brukardata-postgres-"))
+    if os.geteuid() == 0:
+        shutil.chown(cluster, "postgres", "postgres")
+    data, port = cluster / "data", _free_port()
+    subprocess.run(
+        _as_postgres(
+            str(POSTGRES_BIN / "initdb"),
+            "-D",
+            str(data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ),
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {cluster} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        _as_postgres(
+            str(POSTGRES_BIN / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(cluster / "log"),
+            "-w",
+            "start",
+            "-o",
+            options,
+        ),
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        pid = int((data / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGINT)  # PostgreSQL's "fast" shutdown
+        while (data / "postmaster.pid").exists():
+            time.sleep(0.05)
+        shutil.rmtree(cluster)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A fresh, empty database of the session's cluster."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.replace("+psycopg", ""), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty warehouse on each backend: a DuckDB file, then a PostgreSQL database."""
+    if request.param == "duckdb":
+        return f"duckdb:///{tmp_path / 'warehouse' / 'brukardata.duckdb'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url

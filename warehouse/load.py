@@ -1,19 +1,25 @@
-"""The loader the flow calls: record a load, publish it atomically, or record why it failed.
+"""The loader the flow calls: record a load, stage it, publish it atomically, or fail it.
 
-A load of one (survey, year) becomes visible in one transaction that swaps every raw and core
-row of that (survey, year) for the new ones, so the reporting views show either the previous
-figures or the new ones, never a mixture. Transactions stay short: DuckDB lets one process at
+Write–audit–publish: a load of one (survey, year) is first written to the ``staging`` tables,
+tagged with its load id and invisible to the reporting views; after its audit passes, one
+transaction swaps the staged rows into ``raw`` and ``core``, so the reporting views show either
+the previous figures or the new ones, never a mixture. A process killed at any point leaves at
+most staged rows and a ``running`` load behind; the next load of that (survey, year) marks such
+a load failed and clears its staging rows. Transactions stay short: DuckDB lets one process at
 a time hold the file.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Table, delete, insert, text, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, exists, insert, select, text, update
 
 from schemas.catalogue import Catalogue
 from warehouse import tables
@@ -42,8 +48,23 @@ def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
         return
     if conn.dialect.name == "duckdb":
         _insert_scanned_frame(conn, table, frame)
+    elif conn.dialect.name == "postgresql":
+        _copy_frame(conn, table, frame)
     else:
         conn.execute(insert(table), _records(frame))
+
+
+def _copy_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
+    """PostgreSQL: stream the rows with COPY on the transaction's own psycopg connection."""
+    quote = conn.dialect.identifier_preparer.quote
+    target = conn.dialect.identifier_preparer.format_table(table)
+    columns = ", ".join(quote(str(column)) for column in frame.columns)
+    plain = frame.astype(object).where(frame.notna(), None)
+    psycopg_connection: Any = conn.connection.driver_connection
+    copy_sql = f"COPY {target} ({columns}) FROM STDIN"
+    with psycopg_connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
+        for row in plain.itertuples(index=False, name=None):
+            copy.write_row(row)
 
 
 def _insert_scanned_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
@@ -66,6 +87,17 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as dicts of plain Python values, missing values as None."""
     plain = frame.astype(object).where(frame.notna(), None)
     return [{str(key): value for key, value in row.items()} for row in plain.to_dict("records")]
+
+
+PAUSE_AT = "BRUKARDATA_TEST_PAUSE_AT"
+
+
+def pause_point(name: str) -> None:
+    """Crash tests only: with ``BRUKARDATA_TEST_PAUSE_AT=<name>`` the process says so on stderr
+    and sleeps here, so a test can kill it at exactly this point of a load."""
+    if os.environ.get(PAUSE_AT) == name:
+        print(f"paused at {name}", file=sys.stderr, flush=True)
+        time.sleep(3600)
 
 
 def _now() -> datetime:
@@ -120,8 +152,24 @@ def begin_load(
     flow_run_id: str | None,
     settings: dict[str, Any],
 ) -> int:
-    """Record a new, running load of (survey, year) and return its id."""
+    """Record a new, running load of (survey, year) and return its id.
+
+    A load of the same (survey, year) still ``running`` belongs to a process that died (the
+    pipeline is the warehouse's one writer): it is marked failed and its staged rows cleared,
+    so it never blocks this one.
+    """
     with engine.begin() as conn:
+        interrupted = conn.execute(
+            update(tables.loads)
+            .where(
+                tables.loads.c.survey == survey,
+                tables.loads.c.year == year,
+                tables.loads.c.status == "running",
+            )
+            .values(status="failed", error=INTERRUPTED, finished_at=_now())
+            .returning(tables.loads.c.load_id)
+        ).scalars()
+        _clear_staging(conn, list(interrupted))
         load_id: int = conn.execute(
             insert(tables.loads)
             .values(
@@ -136,6 +184,16 @@ def begin_load(
             .returning(tables.loads.c.load_id)
         ).scalar_one()
     return load_id
+
+
+INTERRUPTED = "interrupted: the process stopped before the load finished"
+
+
+def _clear_staging(conn: Connection, load_ids: list[int]) -> None:
+    """Remove the staged rows of these loads."""
+    if load_ids:
+        for staged in tables.STAGED.values():
+            conn.execute(delete(staged).where(staged.c.load_id.in_(load_ids)))
 
 
 def _file_totals(files: pd.DataFrame | None) -> dict[str, int | None]:
@@ -176,6 +234,7 @@ def _finish(
         raise ValueError(f"load {load_id} is not a running load{where}")
     if files is not None:
         bulk_insert(conn, tables.load_files, files.assign(load_id=load_id, loaded_at=_now()))
+    _clear_staging(conn, [load_id])
 
 
 def _check_accounting(
@@ -195,7 +254,21 @@ def _check_accounting(
         )
 
 
-def publish(
+def _running(conn: Connection, load_id: int, survey: str, year: int) -> None:
+    """Refuse to touch a load that is not a running load of (survey, year)."""
+    found = conn.execute(
+        select(tables.loads.c.load_id).where(
+            tables.loads.c.load_id == load_id,
+            tables.loads.c.status == "running",
+            tables.loads.c.survey == survey,
+            tables.loads.c.year == year,
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        raise ValueError(f"load {load_id} is not a running load of {survey} {year}")
+
+
+def stage(
     engine: Engine,
     *,
     load_id: int,
@@ -208,27 +281,174 @@ def publish(
     results: pd.DataFrame,
     distribution: pd.DataFrame,
     response_counts: pd.DataFrame,
+    distributed: pd.DataFrame | None = None,
 ) -> None:
-    """Make a running load the published figures of its (survey, year), all or nothing.
+    """Write a running load's rows to the staging tables, where nothing reads them but its audit.
 
-    One transaction deletes every raw and core row of (survey, year), inserts the new ones,
-    records the files and marks the load published. If any step fails, the transaction rolls
-    back and the previously published figures stay exactly as they were.
+    The raw frames are those to replace (every kommun of an annual load, the changed kommuner of
+    a re-run); the fact frames are always the whole (survey, year). Staging again replaces the
+    load's staged rows, so a retried write cannot duplicate them.
     """
     _check_accounting(files, respondents, quarantine)
-    partitions = {
+    frames = {
         tables.respondents: respondents,
         tables.answers: answers,
         tables.quarantine: quarantine,
+        tables.distributed: distributed,
         tables.fct_results: results,
         tables.fct_answer_distribution: distribution,
         tables.fct_response_counts: response_counts,
     }
     with engine.begin() as conn:
+        _running(conn, load_id, survey, year)
+        _clear_staging(conn, [load_id])
+        for published, frame in frames.items():
+            if frame is not None:
+                tagged = frame.assign(survey=survey, year=year, load_id=load_id)
+                bulk_insert(conn, tables.STAGED[published], tagged)
+
+
+def read_staged(engine: Engine, load_id: int) -> dict[str, pd.DataFrame]:
+    """A load's staged rows, by the name of the table they will replace rows of."""
+    with engine.connect() as conn:
+        return {
+            published.name: pd.read_sql(
+                select(*[c for c in staged.columns if c.name != "load_id"]).where(
+                    staged.c.load_id == load_id
+                ),
+                conn,
+            )
+            for published, staged in tables.STAGED.items()
+        }
+
+
+def record_audit(
+    engine: Engine,
+    *,
+    load_id: int,
+    status: str,
+    expectations: pd.DataFrame,
+    data_docs_path: str | None,
+) -> None:
+    """Keep an audit's verdict, each expectation's outcome and where its Data Docs are."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(tables.load_audits).values(
+                load_id=load_id, status=status, audited_at=_now(), data_docs_path=data_docs_path
+            )
+        )
+        bulk_insert(conn, tables.expectation_results, expectations.assign(load_id=load_id))
+
+
+RAW_TABLES: tuple[Table, ...] = (
+    tables.respondents,
+    tables.quarantine,
+    tables.distributed,
+)
+FACT_TABLES: tuple[Table, ...] = (
+    tables.fct_results,
+    tables.fct_answer_distribution,
+    tables.fct_response_counts,
+)
+
+
+def publish(
+    engine: Engine,
+    *,
+    load_id: int,
+    survey: str,
+    year: int,
+    files: pd.DataFrame,
+    kommuner: list[str] | None = None,
+    source_files: list[str] | None = None,
+) -> int:
+    """Swap a running load's staged rows into the published tables, all or nothing.
+
+    With ``kommuner`` None (an annual load) every raw and core row of (survey, year) is
+    replaced. With a list (a re-run) only those kommuner's respondents, answers and hand-out
+    counts are replaced, and the quarantined rows of ``source_files`` (a refused row's kommun
+    code is as written, so the file is its only reliable owner). Of the facts, staged for the
+    whole (survey, year), only the rows that differ from the published ones change: a published
+    row without an identical staged row is deleted, a staged row without an identical published
+    row inserted. Returns the number of fact rows deleted plus inserted. If any step fails, the
+    transaction rolls back and the published figures stay as they were.
+    """
+    with engine.begin() as conn:
+        _running(conn, load_id, survey, year)
+        partition = {"survey": survey, "year": year, "load_id": load_id}
+        answers_of = select(tables.respondents.c.respondent_id).where(
+            tables.respondents.c.survey == survey, tables.respondents.c.year == year
+        )
+        if kommuner is not None:
+            answers_of = answers_of.where(tables.respondents.c.kommun_kod.in_(kommuner))
+        answers = tables.answers
+        conn.execute(
+            delete(answers).where(
+                answers.c.survey == survey,
+                answers.c.year == year,
+                answers.c.respondent_id.in_(answers_of),
+            )
+        )
+        for table in RAW_TABLES:
+            condition = [table.c.survey == survey, table.c.year == year]
+            if table is tables.quarantine and kommuner is not None:
+                condition.append(table.c.source_file.in_(source_files or []))
+            elif kommuner is not None:
+                condition.append(table.c.kommun_kod.in_(kommuner))
+            conn.execute(delete(table).where(*condition))
+        for table in (*RAW_TABLES, answers):
+            _insert_staged(conn, table, partition)
+        changed = 0
+        for table in FACT_TABLES:
+            if kommuner is None:
+                conn.execute(delete(table).where(table.c.survey == survey, table.c.year == year))
+                changed += _insert_staged(conn, table, partition)
+            else:
+                changed += _replace_differing_rows(conn, table, partition)
         _finish(conn, load_id=load_id, status="published", files=files, survey=survey, year=year)
-        for table, frame in partitions.items():
-            conn.execute(delete(table).where(table.c.survey == survey, table.c.year == year))
-            bulk_insert(conn, table, frame.assign(survey=survey, year=year, load_id=load_id))
+        pause_point("before-commit")
+    return changed
+
+
+def _insert_staged(conn: Connection, table: Table, partition: dict[str, Any]) -> int:
+    """Copy the load's staged rows of ``table`` into it; returns how many."""
+    staged = tables.STAGED[table]
+    names = [column.name for column in table.columns]
+    inserted = conn.execute(
+        insert(table).from_select(
+            names,
+            select(*[staged.c[name] for name in names]).where(
+                staged.c.load_id == partition["load_id"]
+            ),
+        )
+    )
+    return int(inserted.rowcount)
+
+
+def _replace_differing_rows(conn: Connection, table: Table, partition: dict[str, Any]) -> int:
+    """Delete published rows of the (survey, year) without an identical staged row, insert the
+    staged rows without an identical published row; returns how many rows changed."""
+    staged = tables.STAGED[table]
+    names = [column.name for column in table.columns]
+    compared = [name for name in names if name != "load_id"]
+    published_rows = and_(table.c.survey == partition["survey"], table.c.year == partition["year"])
+    staged_rows = staged.c.load_id == partition["load_id"]
+
+    def same(left: Table, right: Table) -> Any:
+        return and_(*[left.c[name].is_not_distinct_from(right.c[name]) for name in compared])
+
+    deleted = conn.execute(
+        delete(table).where(published_rows, ~exists().where(staged_rows, same(staged, table)))
+    )
+    inserted = conn.execute(
+        insert(table).from_select(
+            names,
+            select(*[staged.c[name] for name in names]).where(
+                staged_rows, ~exists().where(published_rows, same(table, staged))
+            ),
+        )
+    )
+    return int(deleted.rowcount) + int(inserted.rowcount)
 
 
 def fail_load(engine: Engine, *, load_id: int, error: str, files: pd.DataFrame | None) -> None:
@@ -241,3 +461,55 @@ def load_history(engine: Engine, limit: int = 20) -> pd.DataFrame:
     """The ``limit`` most recent loads, newest first, one row per file of each."""
     with engine.connect() as conn:
         return pd.read_sql(LOAD_HISTORY, conn, params={"limit": limit})
+
+
+def published_results(engine: Engine, survey: str, year: int) -> pd.DataFrame:
+    """The published results of one (survey, year): the baseline an audit compares with."""
+    with engine.connect() as conn:
+        return pd.read_sql(
+            select(tables.fct_results).where(
+                tables.fct_results.c.survey == survey, tables.fct_results.c.year == year
+            ),
+            conn,
+        )
+
+
+def last_published_files(engine: Engine, survey: str, year: int) -> pd.DataFrame:
+    """The file report of the newest published load of (survey, year); empty if none."""
+    newest = (
+        select(tables.loads.c.load_id)
+        .where(
+            tables.loads.c.survey == survey,
+            tables.loads.c.year == year,
+            tables.loads.c.status == "published",
+        )
+        .order_by(tables.loads.c.load_id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    with engine.connect() as conn:
+        return pd.read_sql(
+            select(tables.load_files).where(tables.load_files.c.load_id == newest), conn
+        )
+
+
+def published_raw(engine: Engine, survey: str, year: int) -> dict[str, pd.DataFrame]:
+    """The published raw rows of (survey, year) by table name, without their partition columns:
+    what a re-run keeps of the kommuner whose input did not change."""
+    partition = {"survey", "year", "load_id"}
+    with engine.connect() as conn:
+        return {
+            table.name: pd.read_sql(
+                select(*[c for c in table.columns if c.name not in partition]).where(
+                    table.c.survey == survey, table.c.year == year
+                ),
+                conn,
+            )
+            for table in (*RAW_TABLES, tables.answers)
+        }
+
+
+def record_rerun_request(engine: Engine, request: dict[str, Any]) -> None:
+    """Keep who asked for a re-run, why, and what it replaced (``audit.rerun_requests``)."""
+    with engine.begin() as conn:
+        conn.execute(insert(tables.rerun_requests).values(finished_at=_now(), **request))

@@ -37,10 +37,14 @@ RAW = "raw"
 CORE = "core"
 AUDIT = "audit"
 REPORTING = "reporting"
-SCHEMAS: tuple[str, ...] = (RAW, CORE, AUDIT, REPORTING)
+STAGING = "staging"
+SCHEMAS: tuple[str, ...] = (RAW, CORE, AUDIT, REPORTING, STAGING)
 
 LOAD_STATUSES: tuple[str, ...] = ("running", "published", "failed")
 FILE_STATUSES: tuple[str, ...] = ("loaded", "refused")
+AUDIT_STATUSES: tuple[str, ...] = ("passed", "warned", "failed")
+EXPECTATION_SEVERITIES: tuple[str, ...] = ("critical", "warning")
+BI_ROLE = "brukardata_bi"
 
 metadata = MetaData()
 
@@ -128,6 +132,61 @@ load_files = Table(
     comment="One row per input file per load.",
 )
 
+load_audits = Table(
+    "load_audits",
+    metadata,
+    # no foreign key: DuckDB refuses to update a referenced row, and loads rows get updated
+    Column("load_id", Integer, primary_key=True, autoincrement=False),
+    Column("status", String, nullable=False),
+    Column("audited_at", DateTime(timezone=True), nullable=False),
+    Column("data_docs_path", String),
+    CheckConstraint(_in("status", AUDIT_STATUSES), name="ck_load_audits_status"),
+    schema=AUDIT,
+    comment="One row per audited load: the verdict and where its Data Docs are.",
+)
+
+expectation_results = Table(
+    "expectation_results",
+    metadata,
+    Column("load_id", Integer, nullable=False),
+    Column("expectation", String, nullable=False),
+    Column("column_name", String),
+    Column("severity", String, nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("observed", Text),  # JSON: what the expectation saw (counts, unexpected values)
+    CheckConstraint(
+        _in("severity", EXPECTATION_SEVERITIES), name="ck_expectation_results_severity"
+    ),
+    schema=AUDIT,
+    comment="One row per expectation of the audit of one load.",
+)
+
+rerun_requests = Table(
+    "rerun_requests",
+    metadata,
+    Column(
+        "rerun_id",
+        Integer,
+        Sequence("rerun_requests_rerun_id_seq", schema=AUDIT),
+        primary_key=True,
+    ),
+    Column("survey", String, nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("kommuner", Text),  # the kommuner asked for, ";"-separated; NULL = every one
+    Column("force", Boolean, nullable=False),
+    Column("requested_by", String, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("outcome", String),  # replaced | unchanged | failed
+    Column("load_id", Integer),
+    Column("changed_files", Text),  # ";"-separated
+    Column("replaced_kommuner", Text),  # ";"-separated
+    Column("rows_replaced", BigInteger),
+    schema=AUDIT,
+    comment="One row per requested re-run: who asked, why and what it replaced.",
+)
+
 # --- raw: respondent level, never granted to BI ----------------------------------------------
 respondents = Table(
     "respondents",
@@ -169,6 +228,17 @@ quarantine = Table(
     Column("original", Text, nullable=False),  # JSON object of the row's original cells
     schema=RAW,
     comment="One row per refused row of an accepted file, with every reason.",
+)
+
+distributed = Table(
+    "distributed",
+    metadata,
+    *_partition_columns(),
+    Column("kommun_kod", String, nullable=False),
+    Column("verksamhet", String, nullable=False),
+    Column("antal_utdelade", BigInteger, nullable=False),
+    schema=RAW,
+    comment="One row per kommun and enkät: questionnaires handed out, as published.",
 )
 
 # --- core: dimensions from the reference catalogue -------------------------------------------
@@ -286,4 +356,64 @@ fct_response_counts = Table(
     _bi_index("fct_response_counts"),
     schema=CORE,
     comment="One row per survey, year, level, area, verksamhet and gender.",
+)
+
+
+# --- staging: a load waits here, tagged with its load id, until its audit passes ------------
+def _staging_twin(table: Table, comment: str) -> Table:
+    """An index-free table of ``table``'s columns in ``staging`` (the migration copies them)."""
+    columns = [Column(column.name, column.type) for column in table.columns]
+    return Table(table.name, metadata, *columns, schema=STAGING, comment=comment)
+
+
+STAGED: dict[Table, Table] = {
+    published: _staging_twin(published, comment)
+    for published, comment in (
+        (respondents, "One row per accepted questionnaire of a load in audit."),
+        (answers, "One row per answered question of a load in audit."),
+        (quarantine, "One row per refused row of a load in audit."),
+        (distributed, "One row per kommun and enkät of a load in audit."),
+        (fct_results, "One row per result cell of a load in audit."),
+        (fct_answer_distribution, "One row per answer-distribution cell of a load in audit."),
+        (fct_response_counts, "One row per response-count cell of a load in audit."),
+    )
+}
+
+# --- core: statistics beyond one cell (quality areas) and Kolada's published figures ----------
+dim_questionnaire = Table(
+    "dim_questionnaire",
+    metadata,
+    Column("survey", String, primary_key=True),
+    Column("verksamhet", String, primary_key=True),
+    Column("question_id", String, primary_key=True),
+    schema=CORE,
+    comment="One row per question an enkät asks (in the years the question exists).",
+)
+
+dim_kolada_kpi = Table(
+    "dim_kolada_kpi",
+    metadata,
+    Column("kpi_id", String, primary_key=True),
+    Column("survey", String, nullable=False),
+    Column("verksamhet", String, nullable=False),
+    Column("question_id", String, nullable=False),  # "" for a KPI about respondents
+    Column("measure", String, nullable=False),
+    Column("title", Text, nullable=False),
+    schema=CORE,
+    comment="One row per Kolada KPI the project reconciles: which figure of ours it publishes.",
+)
+
+kolada_values = Table(
+    "kolada_values",
+    metadata,
+    Column("kpi", String, primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("municipality_id", String, primary_key=True),
+    Column("gender", String, primary_key=True),
+    Column("value", Double),
+    Column("count", BigInteger),
+    Column("status", String),
+    Column("fetched_at", DateTime(timezone=True), nullable=False),
+    schema=CORE,
+    comment="One row per Kolada KPI, year, area and gender, as Kolada published it.",
 )

@@ -29,6 +29,8 @@ from schemas.exports import (
     UNKNOWN_KOMMUN,
     UNKNOWN_VERKSAMHET,
 )
+from tasks.aggregate import aggregate
+from tasks.fetch import fetch_survey_year
 from tasks.generate import (
     ENKATER_WITHOUT_UNIT,
     MEAN_RESPONDENTS,
@@ -36,6 +38,8 @@ from tasks.generate import (
     choose_kommuner,
     generate_exports,
 )
+from tasks.parse import parse_survey_year
+from tasks.validate import ValidatedSurveyYear, validate_survey_year
 
 YEARS = (2023, 2024)
 FIXED_COLUMNS = {"ifo": ["kommun_kod", "verksamhet", "svar_id", "kon"]}
@@ -486,3 +490,79 @@ def test_kommuner_spread_over_every_lan_before_repeating_one(catalogue: Catalogu
     assert choose_kommuner(catalogue, 1, np.random.default_rng(4)) == ["0880"]
     # Kalmar and Stockholm lie in different län, so the rest fill the other län one each
     assert len({catalogue.lan_of[k] for k in chosen}) == n_lan
+
+
+HISTORY = tuple(range(2016, 2026))
+
+
+@pytest.fixture(scope="module", params=["canonical", "svenska_rubriker"])
+def history(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, catalogue: Catalogue
+) -> tuple[GeneratedExports, dict[tuple[str, int], ValidatedSurveyYear]]:
+    """Every year from 2016 on in one layout, through fetch, parse and validation."""
+    out = tmp_path_factory.mktemp(f"history_{request.param}")
+    sample = generate_exports(
+        out, HISTORY, n_kommuner=5, seed=3, layout=request.param, catalogue=catalogue
+    )
+    validated = {
+        (survey, year): validate_survey_year(
+            parse_survey_year(fetch_survey_year(str(out), survey, year), survey, year, catalogue),
+            survey,
+            year,
+            catalogue,
+        )
+        for survey in SURVEYS
+        for year in HISTORY
+    }
+    return sample, validated
+
+
+def test_every_year_since_2016_loads_in_every_layout(
+    history: tuple[GeneratedExports, dict[tuple[str, int], ValidatedSurveyYear]],
+) -> None:
+    sample, validated = history
+    manifest = json.loads((sample.out / "manifest.json").read_text("utf-8"))
+    declared = {
+        (entry["survey"], entry["year"], entry["path"].split("/", 2)[2], row["row"])
+        for entry in answer_entries(manifest)
+        for row in entry["defect_rows"]
+    }
+    for (survey, year), outcome in validated.items():
+        assert outcome.refused == []
+        assert len(outcome.respondents) == sample.respondents[(survey, year)]
+        quarantined = {
+            (survey, year, file, row)
+            for file, row in zip(
+                outcome.quarantine["source_file"], outcome.quarantine["row_number"], strict=True
+            )
+        }
+        assert quarantined == {key for key in declared if key[:2] == (survey, year)}
+
+
+def test_a_question_not_asked_that_year_is_absent_not_zero(
+    history: tuple[GeneratedExports, dict[tuple[str, int], ValidatedSurveyYear]],
+    catalogue: Catalogue,
+) -> None:
+    _, validated = history
+    seen: dict[tuple[str, int], set[str]] = {}
+    for (survey, year), outcome in validated.items():
+        results = aggregate(
+            outcome.respondents,
+            outcome.answers,
+            outcome.distributed,
+            survey=survey,
+            year=year,
+            catalogue=catalogue,
+        ).results
+        enkater = set(catalogue.enkater(survey, year))
+        assert set(outcome.respondents["verksamhet"]) == enkater
+        published = results[results["verksamhet"].isin(enkater)]
+        pairs = set(zip(published["verksamhet"], published["question_id"], strict=True))
+        expected = {(e, q) for e in enkater for q in catalogue.questions_asked(survey, e, year)}
+        assert pairs == expected
+        seen[(survey, year)] = set(results["question_id"])
+    # examples from the reference data, by hand: FH_FORSTAR from 2018, BOU_ENS until 2020
+    assert "FH_FORSTAR" not in seen[("fh", 2017)]
+    assert "FH_FORSTAR" in seen[("fh", 2018)]
+    assert "FH_PA_GORA" not in seen[("fh", 2016)]
+    assert "FH_PA_GORA" in seen[("fh", 2017)]

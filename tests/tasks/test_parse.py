@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import gzip
 import io
+from pathlib import Path
 
 import openpyxl
+import pandas as pd
 import pytest
 
 from schemas.catalogue import Catalogue
 from tasks.fetch import RawFile
-from tasks.parse import ExportError, decode, parse_export
+from tasks.parse import ExportError, decode, iter_export_chunks, parse_export
 
 HEADER = [
     "kommun_kod",
@@ -144,3 +146,48 @@ def test_refused_files_say_why_in_one_line(
     assert message.startswith("bad.csv: ")
     assert problem in message
     assert "\n" not in message
+
+
+def chunked(path: Path, catalogue: Catalogue, rows_per_chunk: int) -> pd.DataFrame:
+    frames = [
+        f
+        for _, f in iter_export_chunks(
+            str(path), "ifo", 2024, catalogue, rows_per_chunk=rows_per_chunk
+        )
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252"])
+def test_a_large_file_read_in_chunks_gives_the_same_rows(
+    tmp_path: Path, catalogue: Catalogue, encoding: str
+) -> None:
+    rows = [[*ROW[:2], f"s{n}", "Kvinna", "Mycket lätt", *ROW[5:]] for n in range(7)]
+    content = csv_bytes(encoding=encoding, rows=rows)
+    path = tmp_path / "large.csv"
+    path.write_bytes(content)
+    whole = parse_export(raw("large.csv", content), "ifo", 2024, catalogue).frame
+    for rows_per_chunk in (1, 3, 100):
+        pd.testing.assert_frame_equal(chunked(path, catalogue, rows_per_chunk), whole)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        csv_bytes(rows=[ROW, ROW[:5]]),  # a short row
+        csv_bytes(rows=[ROW, [*ROW, "1"]]),  # a long row
+        csv_bytes()[:-3],  # no line break at the end
+        csv_bytes() + "lätt\n".encode("cp1252") + "lätt\n".encode(),  # mixed encodings
+        b"",
+    ],
+)
+def test_the_chunked_reader_refuses_as_the_whole_file_reader_does(
+    tmp_path: Path, catalogue: Catalogue, content: bytes
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(ExportError) as whole:
+        parse_export(raw("bad.csv", content), "ifo", 2024, catalogue)
+    with pytest.raises(ExportError) as in_chunks:
+        chunked(path, catalogue, 1)
+    assert str(in_chunks.value) == str(whole.value)

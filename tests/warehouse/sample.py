@@ -53,6 +53,23 @@ VIEW_COLUMNS = {
         "sha256", "rows_read", "rows_loaded", "rows_quarantined", "status", "error",
         "load_error", "loaded_at", "started_at", "finished_at",
     ],
+    "trends": [
+        "survey", "year", "level", "area_code", "area_name", "kommun_kod", "lan_kod",
+        "verksamhet", "verksamhet_name", "gender", "question_id", "question_text",
+        "kolada_short", "quality_area", "n_valid", "n_positive", "pct_positive", "suppressed",
+        "prev_n_valid", "prev_n_positive", "prev_pct_positive", "prev_suppressed", "change_pp",
+        "z_score", "z_critical", "significant",
+    ],
+    "quality_areas": [
+        "survey", "year", "level", "area_code", "area_name", "kommun_kod", "lan_kod",
+        "verksamhet", "verksamhet_name", "gender", "quality_area", "n_questions", "n_published",
+        "index_value", "suppressed",
+    ],
+    "kolada_comparison": [
+        "kpi", "kpi_title", "year", "municipality_id", "level", "area_code", "area_name",
+        "gender", "survey", "verksamhet", "question_id", "measure", "published_status",
+        "published_value", "our_value", "difference", "differs",
+    ],
 }  # fmt: skip
 
 # (level, area_code, kommun_kod, lan_kod) of every area the Kalmar answers count in

@@ -32,6 +32,7 @@ from warehouse.load import (
     fail_load,
     load_history,
     publish,
+    stage,
     sync_dimensions,
 )
 
@@ -74,9 +75,14 @@ def _start(engine: Engine, year: int) -> int:
     )
 
 
+def _stage_and_publish(engine: Engine, load_id: int, year: int, load: Load) -> None:
+    stage(engine, load_id=load_id, survey=SURVEY, year=year, **load.frames())
+    publish(engine, load_id=load_id, survey=SURVEY, year=year, files=load.files)
+
+
 def _publish(engine: Engine, year: int, load: Load) -> int:
     load_id = _start(engine, year)
-    publish(engine, load_id=load_id, survey=SURVEY, year=year, **load.frames())
+    _stage_and_publish(engine, load_id, year, load)
     return load_id
 
 
@@ -247,7 +253,7 @@ def test_a_publish_failing_half_way_leaves_the_published_figures(
     failing = break_load(build_load([*CODES, 3], [*KON, "K"]))
     load_id = _start(engine, 2024)
     with pytest.raises(error) as raised:
-        publish(engine, load_id=load_id, survey=SURVEY, year=2024, **failing.frames())
+        _stage_and_publish(engine, load_id, 2024, failing)
 
     _assert_same(before, _snapshot(engine))
     fail_load(engine, load_id=load_id, error=str(raised.value), files=failing.files)
@@ -265,10 +271,10 @@ def test_only_a_running_load_of_the_same_survey_and_year_can_be_published(
     published_id = _publish(engine, 2024, load)
     before = _snapshot(engine)
     with pytest.raises(ValueError, match="not a running load"):
-        publish(engine, load_id=published_id, survey=SURVEY, year=2024, **load.frames())
+        _stage_and_publish(engine, published_id, 2024, load)
     other_year = _start(engine, 2023)
     with pytest.raises(ValueError, match="not a running load of fh 2024"):
-        publish(engine, load_id=other_year, survey=SURVEY, year=2024, **load.frames())
+        _stage_and_publish(engine, other_year, 2024, load)
     with pytest.raises(ValueError, match="not a running load"):
         fail_load(engine, load_id=published_id, error="too late", files=None)
     _assert_same(before, _snapshot(engine))
@@ -279,10 +285,10 @@ def test_publish_refuses_rows_the_file_report_does_not_account_for(engine: Engin
     load_id = _start(engine, 2024)
     short = Load(**(load.frames() | {"respondents": load.respondents.iloc[1:]}))
     with pytest.raises(ValueError, match="5 respondents to publish, files report 6"):
-        publish(engine, load_id=load_id, survey=SURVEY, year=2024, **short.frames())
+        _stage_and_publish(engine, load_id, 2024, short)
     no_quarantine = Load(**(load.frames() | {"quarantine": load.quarantine.iloc[:0]}))
     with pytest.raises(ValueError, match="0 quarantined rows to publish, files report 1"):
-        publish(engine, load_id=load_id, survey=SURVEY, year=2024, **no_quarantine.frames())
+        _stage_and_publish(engine, load_id, 2024, no_quarantine)
     assert _read(engine, "SELECT count(*) AS n FROM raw.respondents")["n"][0] == 0
 
 

@@ -1,0 +1,286 @@
+"""Exact re-runs: reload only the kommuner whose input changed since the last published load.
+
+A re-run goes through the annual run's steps (fetch, validate, aggregate, stage, audit, publish)
+with a different plan of what to replace. A file's sha256 is compared with the newest published
+load's file report; the kommuner found in changed, added or removed files (and those whose
+hand-out counts changed) are replaced, together with every kommun sharing a file with them (a
+file is the unit the row accounting and its audit check). The figures are recomputed from the
+whole (survey, year), because complementary suppression crosses kommuner within a län: the
+kept kommuner's respondents are read back from the warehouse, the new ones numbered above them.
+Publishing then replaces those kommuner's raw rows and only the fact rows that differ, so the
+län and riket figures they feed change and nothing else. Unchanged input records the request
+and loads nothing, so every reporting view stays exactly as it was.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from prefect import flow
+from prefect.client.schemas.objects import State
+from rich.console import Console
+from sqlalchemy import Engine
+
+from flows.annual import (
+    NotReplaceableError,
+    Replacement,
+    RunSummary,
+    SurveyYearOutcome,
+    finish_run,
+    ingest_survey_year,
+    open_warehouse,
+)
+from tasks.validate import ValidatedSurveyYear
+from warehouse.db import create_warehouse_engine
+from warehouse.load import last_published_files, published_raw, record_rerun_request
+
+KOMMUN_CODE = r"\d{4}"
+
+
+def changed_files(published: pd.DataFrame, fetched: pd.DataFrame) -> list[str]:
+    """Files whose sha256 differs from the published load's, or that were added or removed."""
+    both = published[["source_file", "sha256"]].merge(
+        fetched[["source_file", "sha256"]], on="source_file", how="outer", suffixes=("_old", "")
+    )
+    differs = both["sha256_old"].ne(both["sha256"]) | both["sha256_old"].isna()
+    return sorted(both.loc[differs | both["sha256"].isna(), "source_file"])
+
+
+def changed_hand_outs(published: pd.DataFrame, fetched: pd.DataFrame | None) -> set[str]:
+    """Kommuner whose questionnaires-handed-out counts differ from the published ones."""
+    keys = ["kommun_kod", "verksamhet", "antal_utdelade"]
+    new = pd.DataFrame(columns=keys) if fetched is None else fetched[keys]
+    both = (
+        published[keys]
+        .astype({"antal_utdelade": "int64"})
+        .merge(new.astype({"antal_utdelade": "int64"}), how="outer", indicator=True)
+    )
+    return set(both.loc[both["_merge"] != "both", "kommun_kod"])
+
+
+def file_kommuner(respondents: pd.DataFrame, quarantine: pd.DataFrame) -> pd.DataFrame:
+    """(source_file, kommun_kod) pairs: which kommuner each file holds rows of."""
+    refused = quarantine.assign(kommun_kod=quarantine["kommun_kod"].str.zfill(4))
+    pairs = pd.concat(
+        [respondents[["source_file", "kommun_kod"]], refused[["source_file", "kommun_kod"]]]
+    )
+    return pairs[pairs["kommun_kod"].str.fullmatch(KOMMUN_CODE)].drop_duplicates()
+
+
+def close_over_files(kommuner: set[str], pairs: pd.DataFrame) -> tuple[set[str], set[str]]:
+    """Grow ``kommuner`` until no file holds rows of both a replaced and a kept kommun; returns
+    the kommuner and the files they are read from."""
+    while True:
+        files = set(pairs.loc[pairs["kommun_kod"].isin(kommuner), "source_file"])
+        grown = kommuner | set(pairs.loc[pairs["source_file"].isin(files), "kommun_kod"])
+        if grown == kommuner:
+            return kommuner, files
+        kommuner = grown
+
+
+@dataclass
+class RerunPlanner:
+    """The re-run's plan for ``ingest_survey_year``; keeps what it found for the request record.
+
+    ``kommuner`` restricts the re-run to those kommuner; with ``force`` they (or, without a
+    list, every kommun) are reloaded even when their files did not change.
+    """
+
+    survey: str
+    year: int
+    kommuner: list[str] | None
+    force: bool
+    changed: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+
+    def __call__(self, engine: Engine, validated: ValidatedSurveyYear) -> Replacement | None:
+        published_files = last_published_files(engine, self.survey, self.year)
+        if published_files.empty:
+            raise NotReplaceableError(
+                f"no published load of {self.survey} {self.year} to re-run: use brukardata run"
+            )
+        if validated.refused:
+            raise NotReplaceableError("re-run refused: " + "; ".join(validated.refused))
+        stored = published_raw(engine, self.survey, self.year)
+        pairs = pd.concat(
+            [
+                file_kommuner(validated.respondents, validated.quarantine),
+                file_kommuner(stored["respondents"], stored["quarantine"]),
+            ]
+        ).drop_duplicates()
+        self.changed = changed_files(published_files, validated.files)
+        seeds = set(pairs.loc[pairs["source_file"].isin(self.changed), "kommun_kod"])
+        seeds |= changed_hand_outs(stored["distributed"], validated.distributed)
+        if self.force:
+            seeds = set(self.kommuner or pairs["kommun_kod"])
+        elif self.kommuner is not None:
+            seeds &= set(self.kommuner)
+        if not seeds:
+            return None
+        kommuner, files = close_over_files(seeds, pairs)
+        self.replaced = sorted(kommuner)
+        return self._replacement(validated, stored, self.replaced, sorted(files))
+
+    @staticmethod
+    def _replacement(
+        validated: ValidatedSurveyYear,
+        stored: dict[str, pd.DataFrame],
+        kommuner: list[str],
+        files: list[str],
+    ) -> Replacement:
+        """New rows of ``kommuner`` (renumbered above the stored ones) plus the stored rest."""
+        offset = int(stored["respondents"]["respondent_id"].max()) + 1
+        new = validated.respondents[validated.respondents["kommun_kod"].isin(kommuner)]
+        new_answers = validated.answers[
+            validated.answers["respondent_id"].isin(new["respondent_id"])
+        ]
+        new = new.assign(respondent_id=new["respondent_id"] + offset)
+        new_answers = new_answers.assign(respondent_id=new_answers["respondent_id"] + offset)
+        kept = stored["respondents"][~stored["respondents"]["kommun_kod"].isin(kommuner)]
+        kept_answers = stored["answers"][
+            stored["answers"]["respondent_id"].isin(kept["respondent_id"])
+        ]
+        kept_distributed = stored["distributed"][
+            ~stored["distributed"]["kommun_kod"].isin(kommuner)
+        ]
+        new_distributed = (
+            None
+            if validated.distributed is None
+            else validated.distributed[validated.distributed["kommun_kod"].isin(kommuner)]
+        )
+        distributed = pd.concat([kept_distributed, new_distributed], ignore_index=True)
+        return Replacement(
+            respondents=pd.concat([kept, new[kept.columns]], ignore_index=True),
+            answers=pd.concat([kept_answers, new_answers[kept_answers.columns]], ignore_index=True),
+            distributed=None if distributed.empty else distributed,
+            staged_respondents=new,
+            staged_answers=new_answers,
+            staged_quarantine=validated.quarantine[validated.quarantine["source_file"].isin(files)],
+            staged_distributed=new_distributed,
+            files=validated.files[validated.files["source_file"].isin(files)],
+            kommuner=kommuner,
+            source_files=files,
+        )
+
+
+def _joined(values: list[str] | None) -> str | None:
+    return None if values is None else ";".join(values)
+
+
+def _request_record(
+    outcome: SurveyYearOutcome, planner: RerunPlanner, **asked: Any
+) -> dict[str, Any]:
+    """The ``audit.rerun_requests`` row of a finished re-run."""
+    result = "failed" if not outcome.ok else "unchanged" if outcome.load_id is None else "replaced"
+    return {
+        **asked,
+        "kommuner": _joined(planner.kommuner),
+        "outcome": result,
+        "load_id": outcome.load_id,
+        "changed_files": _joined(planner.changed),
+        "replaced_kommuner": _joined(planner.replaced) if result == "replaced" else None,
+        "rows_replaced": outcome.fact_rows_changed,
+    }
+
+
+def _what_it_did(outcome: SurveyYearOutcome) -> str:
+    if outcome.load_id is None:
+        return "input unchanged, nothing replaced"
+    return f"load {outcome.load_id} published, {outcome.fact_rows_changed} fact rows changed"
+
+
+@flow(name="rerun", log_prints=True)
+def rerun(
+    survey: str,
+    year: int,
+    *,
+    kommuner: list[str] | None = None,
+    force: bool = False,
+    reason: str = "",
+    requested_by: str | None = None,
+    source: str | None = None,
+    warehouse: str | None = None,
+) -> State[Any]:
+    """Re-fetch one (survey, year) and replace only what changed since the last published load.
+
+    Ends Completed when every file loaded and the audit passed (or nothing changed), Failed with
+    the summary otherwise. Every request is recorded with who asked and why.
+    """
+    if not reason.strip():
+        raise ValueError("a re-run needs a reason")
+    requested_at = datetime.now(UTC)
+    settings, source, catalogue = open_warehouse(warehouse, source)
+    planner = RerunPlanner(survey=survey, year=year, kommuner=kommuner, force=force)
+    outcome = ingest_survey_year(survey, year, source, settings, catalogue, plan=planner)
+    record_rerun_request(
+        create_warehouse_engine(settings.warehouse),
+        _request_record(
+            outcome,
+            planner,
+            survey=survey,
+            year=year,
+            force=force,
+            requested_by=requested_by or getpass.getuser(),
+            reason=reason,
+            requested_at=requested_at,
+        ),
+    )
+    if outcome.ok and planner.replaced:
+        print(f"{survey} {year}: replaced kommuner {', '.join(planner.replaced)}")
+    return finish_run(RunSummary(warehouse=settings.warehouse, outcomes=[outcome]))
+
+
+def rerun_command(
+    survey: Annotated[str, typer.Option("--survey", help="ifo or fh.", case_sensitive=False)],
+    year: Annotated[int, typer.Option("--year", help="Survey year, e.g. 2024.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the re-run is needed.")],
+    *,
+    kommun: Annotated[
+        list[str] | None,
+        typer.Option("--kommun", help="Only this kommun (repeatable); with --force, reload it."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Reload even kommuner whose files did not change.")
+    ] = False,
+    requested_by: Annotated[
+        str | None, typer.Option("--requested-by", help="Who asks (default: the OS user).")
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            envvar="BRUKARDATA_SOURCE", help="Folder or fsspec URL holding {survey}/{year}/."
+        ),
+    ] = None,
+    warehouse: Annotated[
+        str | None,
+        typer.Option(envvar="BRUKARDATA_WAREHOUSE", help="SQLAlchemy URL of the warehouse."),
+    ] = None,
+) -> None:
+    """Re-fetch a survey-year and replace only the kommuner whose input changed."""
+    errors = Console(stderr=True)
+    state = rerun(
+        survey=survey.lower(),
+        year=year,
+        kommuner=kommun or None,
+        force=force,
+        reason=reason,
+        requested_by=requested_by,
+        source=source,
+        warehouse=warehouse,
+        return_state=True,
+    )
+    summary = state.result(raise_on_failure=False)
+    if not isinstance(summary, RunSummary):  # the flow itself stopped: Prefect has logged why
+        errors.print(f"re-run failed: {state.message}")
+        raise typer.Exit(1)
+    for outcome in summary.outcomes:
+        if outcome.ok:
+            Console().print(f"{outcome.survey} {outcome.year}: {_what_it_did(outcome)}")
+    for line in summary.problems:
+        errors.print(f"✗ {line}")
+    raise typer.Exit(0 if summary.ok else 1)

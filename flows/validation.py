@@ -1,0 +1,160 @@
+"""``brukardata validate``: what a load would make of some files, without loading anything.
+
+The files go through the same parse and validation steps as a run, so the verdict is the one a
+run would give; nothing is written to the warehouse or the landing area. The report says per
+file how many rows would load, be quarantined or be refused with the whole file, and the most
+common reasons with example rows, so the supplier can be told exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from schemas.catalogue import SURVEYS, Catalogue, default_catalogue
+from tasks.fetch import SourceError, fetch_paths
+from tasks.parse import parse_survey_year
+from tasks.safe_csv import write_csv
+from tasks.validate import ValidatedSurveyYear, validate_survey_year
+
+EXAMPLES_PER_REASON = 5
+TOP_REASONS = 10
+
+
+def dry_run(
+    paths: Sequence[str], survey: str, year: int, catalogue: Catalogue
+) -> ValidatedSurveyYear:
+    """Parse and validate ``paths`` (files or folders, local or fsspec URLs) as one survey-year."""
+    files = fetch_paths(paths)
+    return validate_survey_year(
+        parse_survey_year(files, survey, year, catalogue), survey, year, catalogue
+    )
+
+
+def validation_report(
+    validated: ValidatedSurveyYear, survey: str, year: int, *, top: int = TOP_REASONS
+) -> dict[str, Any]:
+    """The verdict as plain data (what ``--json`` prints): files, then reasons by frequency."""
+    files = [
+        {
+            "file": row["source_file"],
+            "kind": row["kind"],
+            "sha256": row["sha256"],
+            "rows_read": int(row["rows_read"]),
+            "would_load": int(row["rows_loaded"]),
+            "would_quarantine": int(row["rows_quarantined"]),
+            "kommun_kod_padded": int(row["kommun_kod_padded"]),
+            "refused": row["status"] == "refused",
+            "error": row["error"] if row["status"] == "refused" else None,
+        }
+        for row in validated.files.to_dict(orient="records")
+    ]
+    problems = validated.problems
+    reasons: list[dict[str, Any]] = []
+    for (column, rule), rows in problems.groupby(["column", "rule"], sort=False):
+        shown = rows.head(EXAMPLES_PER_REASON)
+        reasons.append(
+            {
+                "column": column,
+                "rule": rule,
+                "rows": len(rows),
+                "examples": [
+                    {"file": file, "row": int(row), "value": value}
+                    for file, row, value in zip(
+                        shown["source_file"], shown["row_number"], shown["value"], strict=True
+                    )
+                ],
+            }
+        )
+    reasons.sort(key=lambda reason: (-reason["rows"], reason["column"], reason["rule"]))
+    return {
+        "survey": survey,
+        "year": year,
+        "ok": not any(file["refused"] for file in files),
+        "files": files,
+        "reasons": reasons[:top],
+        "reasons_not_shown": max(len(reasons) - top, 0),
+    }
+
+
+def print_report(report: dict[str, Any], console: Console) -> None:
+    """The verdict as tables: one row per file, then the most common reasons with examples."""
+    files = Table(title=f"brukardata validate: {report['survey']} {report['year']}")
+    for column in ("file", "rows read", "would load", "would quarantine", "refused: why"):
+        files.add_column(column, justify="left" if column in ("file", "refused: why") else "right")
+    for file in report["files"]:
+        files.add_row(
+            file["file"],
+            str(file["rows_read"]),
+            str(file["would_load"]),
+            str(file["would_quarantine"]),
+            f"[red]{file['error']}[/red]" if file["refused"] else "",
+        )
+    console.print(files)
+    if not report["reasons"]:
+        return
+    reasons = Table(title="Why rows would be quarantined (most common first)")
+    for column in ("rows", "column", "rule", "examples (file:row value)"):
+        reasons.add_column(column, justify="right" if column == "rows" else "left")
+    for reason in report["reasons"]:
+        examples = ", ".join(
+            f"{e['file']}:{e['row']}" + (f" {e['value']!r}" if e["value"] else "")
+            for e in reason["examples"]
+        )
+        reasons.add_row(str(reason["rows"]), reason["column"], reason["rule"], examples)
+    console.print(reasons)
+    if report["reasons_not_shown"]:
+        console.print(f"… and {report['reasons_not_shown']} more reason(s): see --json")
+
+
+def validate(
+    paths: Annotated[
+        list[str], typer.Argument(help="Export files or folders (local paths or fsspec URLs).")
+    ],
+    survey: Annotated[str, typer.Option("--survey", help="ifo or fh.", case_sensitive=False)],
+    year: Annotated[int, typer.Option("--year", help="Survey year, e.g. 2024.", min=2016)],
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON, for machines.")
+    ] = False,
+    quarantine_csv: Annotated[
+        Path | None,
+        typer.Option(help="Also write the rows that would be quarantined, with why, to this CSV."),
+    ] = None,
+) -> None:
+    """Check export files before loading them: writes nothing to the warehouse.
+
+    Exit status 1 when a file would be refused as a whole, 2 when the paths cannot be read.
+    """
+    survey = survey.lower()
+    if survey not in SURVEYS:
+        raise typer.BadParameter(f"must be one of {', '.join(SURVEYS)}", param_hint="--survey")
+    try:
+        validated = dry_run(paths, survey, year, default_catalogue())
+    except (SourceError, OSError) as err:
+        Console(stderr=True).print(f"[red]cannot read:[/red] {err}")
+        raise typer.Exit(2) from err
+    report = validation_report(validated, survey, year)
+    if json_output:
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print_report(report, Console())
+    if quarantine_csv is not None:
+        write_csv(_quarantine_rows(validated), quarantine_csv)
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+def _quarantine_rows(validated: ValidatedSurveyYear) -> pd.DataFrame:
+    """Quarantined rows with their original cells spread into columns, for a spreadsheet."""
+    quarantine = validated.quarantine
+    cells = pd.json_normalize([json.loads(original) for original in quarantine["original"]])
+    return pd.concat(
+        [quarantine[["source_file", "row_number", "reasons"]], cells.astype(str)], axis=1
+    )

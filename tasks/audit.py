@@ -1,0 +1,213 @@
+"""Audit: the Great Expectations suite a staged load must pass before it is published.
+
+Great Expectations takes seconds to import, so it is imported inside ``audit_load`` only. The
+staged rows are read back from the warehouse and validated as pandas frames: that works the same
+on DuckDB (where GX's SQL datasources fail) and PostgreSQL. The derived frames (cells that must
+respect the threshold, totals per level, movements since last year) are built here with pandas,
+so each rule is one plain built-in expectation. Critical expectations decide publication;
+warnings are recorded and shown but never block.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+PERCENT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "fct_results": ("pct_positive", "ci_low", "ci_high"),
+    "fct_answer_distribution": ("pct",),
+    "fct_response_counts": ("response_rate",),
+}
+MOVEMENT_KEYS = ["area_code", "verksamhet", "gender", "question_id"]
+
+
+@dataclass
+class AuditOutcome:
+    """The verdict of one load's audit: ``passed``, ``warned`` (warnings only) or ``failed``."""
+
+    status: str
+    expectations: pd.DataFrame  # expectation, column_name, severity, success, observed
+    data_docs_path: str | None
+
+    @property
+    def problems(self) -> list[str]:
+        """One line per failed expectation, critical ones first."""
+        failed = self.expectations[~self.expectations["success"]].sort_values("severity")
+        return [
+            f"{row['severity']}: {row['expectation']}({row['column_name'] or ''}) "
+            f"observed {row['observed']}"
+            for row in failed.to_dict("records")
+        ]
+
+
+def level_totals(response_counts: pd.DataFrame) -> pd.DataFrame:
+    """Respondents per (verksamhet, gender) at riket, summed over län and over kommuner.
+
+    Only groups where no lan or kommun cell is suppressed can be summed; the others are left
+    out (their figures are NULL by design).
+    """
+    cells = response_counts[response_counts["level"].isin(["riket", "lan", "kommun"])]
+    grouped = cells.groupby(["verksamhet", "gender", "level"]).agg(
+        total=("n_respondents", "sum"), hidden=("suppressed", "any")
+    )
+    wide = grouped.unstack("level")
+    hidden, total = pd.DataFrame(wide["hidden"]), pd.DataFrame(wide["total"])
+    complete = ~hidden.fillna(True).astype(bool).any(axis="columns")
+    totals = total.loc[complete].reindex(columns=["riket", "lan", "kommun"])
+    return totals.astype("float64").reset_index()
+
+
+def movements(results: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
+    """Each kommun figure's change in percentage points since the previous year's figure."""
+    kommun = results[(results["level"] == "kommun") & results["pct_positive"].notna()]
+    before = previous[(previous["level"] == "kommun") & previous["pct_positive"].notna()]
+    joined = kommun.merge(before, on=MOVEMENT_KEYS, suffixes=("", "_before"))
+    return joined.assign(
+        moved_points=(joined["pct_positive"] - joined["pct_positive_before"]).abs()
+    )[[*MOVEMENT_KEYS, "moved_points"]]
+
+
+def audit_load(
+    staged: dict[str, pd.DataFrame],
+    *,
+    load_id: int,
+    rows_loaded: int,
+    input_kommuner: list[str],
+    threshold: int,
+    previous_results: pd.DataFrame,
+    max_change_points: float,
+    data_docs_dir: Path | None,
+) -> AuditOutcome:
+    """Validate a load's staged rows; build Data Docs in ``data_docs_dir/load-<id>`` if given.
+
+    ``staged`` holds the staging frames by table name (``warehouse.load.read_staged``),
+    ``rows_loaded`` the questionnaires the file report accepted, ``input_kommuner`` every kommun
+    found in the input, ``previous_results`` the published results of the year before.
+    """
+    import great_expectations as gx
+
+    gxe: Any = gx.expectations  # its classes are not re-exported for type checkers
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    results, counts = staged["fct_results"], staged["fct_response_counts"]
+    totals = level_totals(counts)
+    checks: dict[str, tuple[pd.DataFrame, list[Any], str]] = {
+        "staged_respondents": (
+            staged["respondents"],
+            [gxe.ExpectTableRowCountToEqual(value=rows_loaded)],
+            "critical",
+        ),
+        "kommun_cells": (
+            counts[counts["level"] == "kommun"],
+            [
+                gxe.ExpectColumnDistinctValuesToContainSet(
+                    column="area_code", value_set=sorted(input_kommuner)
+                )
+            ],
+            "critical",
+        ),
+        **{
+            f"{table}_percentages": (
+                staged[table],
+                [
+                    gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0, max_value=100)
+                    for column in columns
+                ],
+                "critical",
+            )
+            for table, columns in PERCENT_COLUMNS.items()
+        },
+        "unsuppressed_results": (
+            results[~results["suppressed"].astype(bool)],
+            [gxe.ExpectColumnValuesToBeBetween(column="n_valid", min_value=threshold)],
+            "critical",
+        ),
+        "unsuppressed_response_counts": (
+            counts[~counts["suppressed"].astype(bool)],
+            [gxe.ExpectColumnValuesToBeBetween(column="n_respondents", min_value=threshold)],
+            "critical",
+        ),
+        "level_totals": (
+            totals,
+            [
+                gxe.ExpectColumnPairValuesToBeEqual(column_A="riket", column_B="lan"),
+                gxe.ExpectColumnPairValuesToBeEqual(column_A="riket", column_B="kommun"),
+            ],
+            "critical",
+        ),
+        "movements_since_last_year": (
+            movements(results, previous_results),
+            [gxe.ExpectColumnValuesToBeBetween(column="moved_points", max_value=max_change_points)],
+            "warning",
+        ),
+    }
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}  # type: ignore[assignment]
+    docs_path = None
+    if data_docs_dir is not None:
+        docs_root = data_docs_dir / f"load-{load_id}"
+        context.add_data_docs_site(
+            site_name="audit",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_root),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+        docs_path = str(docs_root / "index.html")
+    source = context.data_sources.add_pandas("staged")
+    rows: list[dict[str, Any]] = []
+    for name, (frame, expectations, severity) in checks.items():
+        batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
+        suite = context.suites.add(gx.ExpectationSuite(name=f"load-{load_id}-{name}"))
+        for expectation in expectations:
+            suite.add_expectation(expectation)
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"load-{load_id}-{name}", data=batch, suite=suite)
+        )
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=f"load-{load_id}-{name}",
+                validation_definitions=[definition],
+                result_format="SUMMARY",
+            )
+        )
+        run = checkpoint.run(batch_parameters={"dataframe": frame})
+        for validation in run.run_results.values():
+            for result in validation.results:
+                config = result.expectation_config
+                kwargs = config.kwargs if config is not None else {}
+                rows.append(
+                    {
+                        "expectation": f"{name}: {config.type if config else '?'}",
+                        "column_name": kwargs.get("column") or kwargs.get("column_A"),
+                        "severity": severity,
+                        "success": bool(result.success),
+                        "observed": json.dumps(result.result, default=str, sort_keys=True),
+                    }
+                )
+    if docs_path is not None:  # once for all checks: each build renders every stored result
+        context.build_data_docs(site_names=["audit"])
+    table = pd.DataFrame(rows).astype({"success": bool})
+    failed = table[~table["success"]]
+    status = (
+        "failed"
+        if (failed["severity"] == "critical").any()
+        else "warned"
+        if len(failed)
+        else "passed"
+    )
+    return AuditOutcome(status=status, expectations=table, data_docs_path=docs_path)
+
+
+audit_task = task(name="audit", cache_policy=NO_CACHE)(audit_load)

@@ -1,0 +1,273 @@
+"""A self-contained HTML report of one year: figures a director can read, charts included.
+
+For a kommun: each survey's questions (the ``ALL`` group, everyone) against riket and against
+last year, with n and the confidence interval; bar charts with interval whiskers and trend
+lines are inline SVG, so the file opens anywhere without a network. Without a kommun the report
+shows riket. Suppressed cells are shown as such, never as 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import Engine, text
+
+from schemas.catalogue import RIKET_CODE
+
+OVERVIEW_GROUP = "ALL"  # the composite group of every enkät: the survey as a whole
+SUPPRESSED_TEXT = "Visas ej (för få svar)"
+BAR_COLOURS = {"area": "#1f5f8b", "riket": "#9bb7cc"}
+
+FIGURES = text(
+    """
+    SELECT t.survey, s.name_sv AS survey_name, t.year, t.level, t.area_code, t.area_name,
+        t.question_id, t.question_text, t.kolada_short, t.n_valid, t.pct_positive,
+        r.ci_low, r.ci_high, t.suppressed, t.prev_pct_positive, t.change_pp, t.significant
+    FROM reporting.trends AS t
+        JOIN reporting.results AS r ON r.survey = t.survey AND r.year = t.year
+            AND r.level = t.level AND r.area_code = t.area_code
+            AND r.verksamhet = t.verksamhet AND r.gender = t.gender
+            AND r.question_id = t.question_id
+        JOIN core.dim_survey AS s ON s.survey = t.survey
+    WHERE t.verksamhet = :group AND t.gender = 'T' AND t.area_code IN (:area, :riket)
+        AND t.year <= :year
+    """
+)
+
+RESPONDENTS = text(
+    """
+    SELECT survey, area_code, n_respondents, response_rate, suppressed
+    FROM reporting.response_counts
+    WHERE year = :year AND verksamhet = :group AND gender = 'T'
+        AND area_code IN (:area, :riket)
+    """
+)
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything one report shows: the area's and riket's figures of every year up to ``year``."""
+
+    year: int
+    area_code: str
+    figures: pd.DataFrame  # one row per survey, year, area and question (FIGURES)
+    respondents: pd.DataFrame  # one row per survey and area of ``year`` (RESPONDENTS)
+
+
+def read_report_data(engine: Engine, year: int, kommun: str | None = None) -> ReportData:
+    """The published figures a report of ``kommun`` (riket when None) for ``year`` needs."""
+    params = {"group": OVERVIEW_GROUP, "area": kommun or RIKET_CODE, "riket": RIKET_CODE}
+    with engine.connect() as conn:
+        figures = pd.read_sql(FIGURES, conn, params=params | {"year": year})
+        respondents = pd.read_sql(RESPONDENTS, conn, params=params | {"year": year})
+    area_code = kommun or RIKET_CODE
+    if not ((figures["year"] == year) & (figures["area_code"] == area_code)).any():
+        where = f"kommun {kommun}" if kommun else "riket"
+        raise LookupError(f"no published figures for {where} in {year}")
+    return ReportData(year, area_code, figures, respondents)
+
+
+def _percent(value: float | None) -> str:
+    """A share as Swedish text: whole percent, or the suppression note."""
+    return SUPPRESSED_TEXT if value is None or pd.isna(value) else f"{round(value)} %"
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    """An interval as Swedish text; no interval where the cell is suppressed."""
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return "–"
+    return f"{round(low)}–{round(high)} %"
+
+
+def _count(value: float | None) -> str:
+    return "–" if value is None or pd.isna(value) else str(int(value))
+
+
+def _change(value: float | None) -> str:
+    if value is None or pd.isna(value):
+        return "–"
+    return f"{round(value):+d} procentenheter".replace("-", "−")  # never "−0"
+
+
+def _sides(area_code: str) -> tuple[str, ...]:
+    """Whose figures a chart draws: the area and riket, or riket once in a report of riket."""
+    return ("area",) if area_code == RIKET_CODE else ("area", "riket")
+
+
+def bar_chart(rows: pd.DataFrame, area_name: str, area_code: str) -> Markup:
+    """Horizontal bars per question (the area's, and riket's beside them) with whiskers for
+    the interval."""
+    sides = _sides(area_code)
+    width, label_width, bar_height = 760, 230, 12
+    scale = (width - label_width - 20) / 100
+    group_height = len(sides) * bar_height + 16
+    height = group_height * len(rows) + 40
+    compared = "" if len(sides) == 1 else " och riket"
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="Andel positiva svar per fråga, {_escape(area_name)}{compared}">'
+    ]
+    for tick in range(0, 101, 25):
+        x = label_width + tick * scale
+        parts.append(
+            f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height - 30}" stroke="#ddd"/>'
+            f'<text x="{x:.1f}" y="{height - 14}" font-size="11" text-anchor="middle">'
+            f"{tick} %</text>"
+        )
+    for index, row in enumerate(rows.itertuples()):
+        top = index * group_height + 6
+        parts.append(
+            f'<text x="{label_width - 8}" y="{top + bar_height + 4}" font-size="12" '
+            f'text-anchor="end">{_escape(str(row.kolada_short))}</text>'
+        )
+        for offset, who in enumerate(sides):
+            y = top + offset * bar_height
+            pct, low, high = (getattr(row, f"{who}_{name}") for name in ("pct", "low", "high"))
+            if pd.isna(pct):
+                parts.append(
+                    f'<text x="{label_width + 4}" y="{y + bar_height - 2}" font-size="11" '
+                    f'fill="#555">{SUPPRESSED_TEXT}</text>'
+                )
+                continue
+            parts.append(
+                f'<rect x="{label_width}" y="{y}" width="{pct * scale:.1f}" '
+                f'height="{bar_height - 2}" fill="{BAR_COLOURS[who]}"/>'
+            )
+            if not pd.isna(low):
+                middle = y + (bar_height - 2) / 2
+                x1, x2 = label_width + low * scale, label_width + high * scale
+                parts.append(
+                    f'<line x1="{x1:.1f}" y1="{middle}" x2="{x2:.1f}" y2="{middle}" '
+                    f'stroke="#222"/><line x1="{x1:.1f}" y1="{y + 1}" x2="{x1:.1f}" '
+                    f'y2="{y + bar_height - 3}" stroke="#222"/><line x1="{x2:.1f}" '
+                    f'y1="{y + 1}" x2="{x2:.1f}" y2="{y + bar_height - 3}" stroke="#222"/>'
+                )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def trend_chart(history: pd.DataFrame, area_code: str) -> Markup:
+    """One question's share by year, the area's line and riket's; suppressed years leave gaps."""
+    width, height, margin = 360, 150, 34
+    years = sorted(history["year"].unique())
+    step = (width - 2 * margin) / max(len(years) - 1, 1)
+
+    def point(year: int, pct: float) -> tuple[float, float]:
+        return margin + years.index(year) * step, height - margin - pct * (
+            height - 2 * margin
+        ) / 100
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="Utveckling över åren">'
+        f'<line x1="{margin}" y1="{height - margin}" x2="{width - margin}" '
+        f'y2="{height - margin}" stroke="#999"/>'
+    ]
+    for year in years:
+        x, _ = point(year, 0)
+        parts.append(
+            f'<text x="{x:.1f}" y="{height - margin + 16}" font-size="11" '
+            f'text-anchor="middle">{year}</text>'
+        )
+    for who in reversed(_sides(area_code)):  # riket first, so the area's line is drawn on top
+        colour = BAR_COLOURS[who]
+        code = RIKET_CODE if who == "riket" else area_code
+        line = history[history["area_code"] == code].sort_values("year")
+        points = [
+            point(int(year), float(pct))
+            for year, pct in zip(line["year"], line["pct_positive"], strict=True)
+            if not pd.isna(pct)
+        ]
+        if len(points) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+            parts.append(
+                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>'
+            )
+        parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>' for x, y in points]
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _escape(value: str) -> str:
+    return str(Markup.escape(value))
+
+
+def _side_by_side(figures: pd.DataFrame, year: int, area_code: str) -> pd.DataFrame:
+    """One row per question of ``year``: the area's figures beside riket's."""
+    this_year = figures[figures["year"] == year]
+    columns = {"pct_positive": "pct", "ci_low": "low", "ci_high": "high"}
+    keys = ["question_id", "question_text", "kolada_short"]
+    area = this_year[this_year["area_code"] == area_code]
+    riket = this_year[this_year["area_code"] == RIKET_CODE]
+    merged = area[
+        [*keys, "n_valid", *columns, "prev_pct_positive", "change_pp", "significant"]
+    ].rename(columns={name: f"area_{short}" for name, short in columns.items()})
+    merged = merged.merge(
+        riket[["question_id", *columns]].rename(
+            columns={name: f"riket_{short}" for name, short in columns.items()}
+        ),
+        on="question_id",
+        how="left",
+    )
+    return merged.sort_values("question_id").reset_index(drop=True)
+
+
+def render_report(data: ReportData) -> str:
+    """The report as one HTML document with inline CSS and SVG."""
+    environment = Environment(
+        loader=PackageLoader("tasks", "templates"), autoescape=select_autoescape(["html", "j2"])
+    )
+    environment.filters["percent"] = _percent
+    environment.filters["change"] = _change
+    environment.filters["count"] = _count
+    environment.globals["interval"] = _interval
+    this_year = data.figures[data.figures["year"] == data.year]
+    area_rows = this_year[this_year["area_code"] == data.area_code]
+    area_name = str(area_rows["area_name"].iloc[0]) if len(area_rows) else "Riket"
+    surveys = []
+    for survey, figures in data.figures.groupby("survey", sort=True):
+        rows = _side_by_side(figures, data.year, data.area_code)
+        if rows.empty:
+            continue
+        respondents = data.respondents[
+            (data.respondents["survey"] == survey)
+            & (data.respondents["area_code"] == data.area_code)
+        ]
+        surveys.append(
+            {
+                "name": str(figures["survey_name"].iloc[0]),
+                "rows": rows.to_dict("records"),
+                "respondents": respondents.to_dict("records"),
+                "bars": bar_chart(rows, area_name, data.area_code),
+                "trends": [
+                    {"title": row["kolada_short"], "chart": trend_chart(history, data.area_code)}
+                    for row in rows.to_dict("records")
+                    for history in [figures[figures["question_id"] == row["question_id"]]]
+                ],
+            }
+        )
+    return environment.get_template("report.html.j2").render(
+        year=data.year,
+        area_name=area_name,
+        is_riket=data.area_code == RIKET_CODE,
+        surveys=surveys,
+        suppressed_text=SUPPRESSED_TEXT,
+        colours=BAR_COLOURS,
+    )
+
+
+def write_report(engine: Engine, year: int, out: Path, kommun: str | None = None) -> Path:
+    """Write the report of ``kommun`` (riket when None) for ``year`` to ``out``; returns it."""
+    html = render_report(read_report_data(engine, year, kommun))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    return out
+
+
+write_report_task = task(name="write-report", cache_policy=NO_CACHE)(write_report)

@@ -1,0 +1,230 @@
+"""Exact re-runs: a corrected kommun replaces its own rows and the figures it feeds, nothing else.
+
+The reference for a re-run's figures is a fresh annual load of the same corrected input into an
+empty warehouse: the re-run must publish exactly what a full reload would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, text
+from typer.testing import CliRunner
+
+from flows.annual import annual_run
+from flows.cli import app
+from flows.rerun import rerun, rerun_command
+from warehouse.db import create_warehouse_engine
+
+pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
+
+YEAR = 2024
+FIGURE_VIEWS = ("results", "answer_distribution", "response_counts")
+
+
+def reporting_views(engine: Engine) -> list[str]:
+    """Every view of the reporting schema, as the BI role sees them."""
+    with engine.connect() as conn:
+        names = conn.execute(
+            text(
+                "SELECT table_name FROM information_schema.views "
+                "WHERE table_schema = 'reporting' ORDER BY table_name"
+            )
+        ).scalars()
+        return list(names)
+
+
+def view_rows(engine: Engine, view: str) -> pd.DataFrame:
+    """A view's rows in a stable order."""
+    with engine.connect() as conn:
+        rows = pd.read_sql(text(f"SELECT * FROM reporting.{view}"), conn)
+    return rows.sort_values(list(rows.columns)).reset_index(drop=True)
+
+
+def view_checksums(warehouse: str) -> dict[str, str]:
+    """sha256 of every reporting view's sorted rows."""
+    engine = create_warehouse_engine(warehouse)
+    return {
+        view: hashlib.sha256(view_rows(engine, view).to_csv(index=False).encode()).hexdigest()
+        for view in reporting_views(engine)
+    }
+
+
+def drop_last_row(path: Path) -> None:
+    """Correct a file the simplest way: its last questionnaire is withdrawn."""
+    lines = path.read_bytes().rstrip(b"\r\n").splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:-1]))
+
+
+def single_kommun_file(source: Path, survey: str) -> tuple[Path, str]:
+    """A plain CSV answers file of one kommun, and that kommun."""
+    manifest = json.loads((source / "manifest.json").read_text("utf-8"))
+    entry = next(
+        f
+        for f in manifest["files"]
+        if (f["survey"], f["year"], f["kind"], f["format"]) == (survey, YEAR, "answers", "csv")
+        and len(f["kommuner"]) == 1
+    )
+    return source / entry["path"], entry["kommuner"][0]
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two years of ifo exports, both published by the annual run: (source, warehouse file)."""
+    from tasks.generate import generate_exports
+
+    root = tmp_path_factory.mktemp("rerun")
+    generate_exports(root / "source", [YEAR - 1, YEAR], n_kommuner=6, seed=11)
+    database = root / "w.duckdb"
+    for year in (YEAR - 1, YEAR):
+        state = annual_run(
+            source=str(root / "source"),
+            year=year,
+            surveys=["ifo"],
+            warehouse=f"duckdb:///{database}",
+            return_state=True,
+        )
+        assert state.is_completed(), state.message
+    return root / "source", database
+
+
+@pytest.fixture
+def copy(published: tuple[Path, Path], tmp_path: Path) -> tuple[Path, str]:
+    """A private copy of the published source and warehouse: (source, warehouse URL)."""
+    source, database = published
+    shutil.copytree(source, tmp_path / "source")
+    shutil.copy(database, tmp_path / "w.duckdb")
+    return tmp_path / "source", f"duckdb:///{tmp_path / 'w.duckdb'}"
+
+
+def _read(warehouse: str, sql: str) -> pd.DataFrame:
+    with create_warehouse_engine(warehouse).connect() as conn:
+        return pd.read_sql(text(sql), conn)
+
+
+def test_unchanged_input_changes_no_reporting_view(copy: tuple[Path, str]) -> None:
+    source, warehouse = copy
+    before = view_checksums(warehouse)
+    loads_before = _read(warehouse, "SELECT count(*) AS n FROM audit.loads")["n"].iloc[0]
+    state = rerun(
+        survey="ifo",
+        year=YEAR,
+        reason="check that nothing moved",
+        requested_by="tester",
+        source=str(source),
+        warehouse=warehouse,
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    assert view_checksums(warehouse) == before
+    assert _read(warehouse, "SELECT count(*) AS n FROM audit.loads")["n"].iloc[0] == loads_before
+    request = _read(warehouse, "SELECT * FROM audit.rerun_requests").iloc[0]
+    assert (request["outcome"], request["requested_by"]) == ("unchanged", "tester")
+    assert request["reason"] == "check that nothing moved"
+    assert pd.isna(request["load_id"]) and pd.isna(request["replaced_kommuner"])
+
+
+def test_a_forced_rerun_of_unchanged_input_keeps_every_figure(copy: tuple[Path, str]) -> None:
+    source, warehouse = copy
+    before = view_checksums(warehouse)
+    state = rerun(
+        survey="ifo",
+        year=YEAR,
+        force=True,
+        reason="reload after a reference fix",
+        source=str(source),
+        warehouse=warehouse,
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    after = view_checksums(warehouse)
+    # the forced load is logged in load_history; every figure stays the same
+    assert {v: after[v] for v in before if v != "load_history"} == {
+        v: before[v] for v in before if v != "load_history"
+    }
+    request = _read(warehouse, "SELECT outcome, rows_replaced FROM audit.rerun_requests")
+    assert request.to_dict("records") == [{"outcome": "replaced", "rows_replaced": 0}]
+
+
+def test_a_corrected_kommun_is_replaced_exactly_as_a_full_reload_would(
+    copy: tuple[Path, str], tmp_path: Path
+) -> None:
+    source, warehouse = copy
+    corrected, kommun = single_kommun_file(source, "ifo")
+    drop_last_row(corrected)
+    before = {view: view_rows(create_warehouse_engine(warehouse), view) for view in FIGURE_VIEWS}
+    app.command("rerun")(rerun_command)
+    result = CliRunner().invoke(
+        app,
+        [
+            "rerun",
+            "--survey",
+            "ifo",
+            "--year",
+            str(YEAR),
+            "--reason",
+            "kommun sent a corrected file",
+            "--requested-by",
+            "tester",
+            "--source",
+            str(source),
+            "--warehouse",
+            warehouse,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "published" in result.output
+    request = _read(warehouse, "SELECT * FROM audit.rerun_requests").iloc[0]
+    assert request["outcome"] == "replaced"
+    assert request["changed_files"] == str(corrected.relative_to(source / "ifo" / str(YEAR)))
+    assert request["replaced_kommuner"] == kommun
+
+    fresh = f"duckdb:///{tmp_path / 'fresh.duckdb'}"
+    state = annual_run(
+        source=str(source), year=YEAR, surveys=["ifo"], warehouse=fresh, return_state=True
+    )
+    assert state.is_completed(), state.message
+    for view in FIGURE_VIEWS:
+        rerun_rows = view_rows(create_warehouse_engine(warehouse), view)
+        rerun_rows = rerun_rows[rerun_rows["year"] == YEAR].reset_index(drop=True)
+        pd.testing.assert_frame_equal(rerun_rows, view_rows(create_warehouse_engine(fresh), view))
+        # the other year is untouched
+        old_year = before[view][before[view]["year"] == YEAR - 1].reset_index(drop=True)
+        after = view_rows(create_warehouse_engine(warehouse), view)
+        pd.testing.assert_frame_equal(after[after["year"] == YEAR - 1].reset_index(drop=True), old_year)
+    raw = _read(
+        warehouse,
+        f"SELECT kommun_kod, count(*) AS n FROM raw.respondents WHERE year = {YEAR} "
+        "GROUP BY kommun_kod",
+    ).set_index("kommun_kod")["n"]
+    fresh_raw = _read(
+        fresh, "SELECT kommun_kod, count(*) AS n FROM raw.respondents GROUP BY kommun_kod"
+    ).set_index("kommun_kod")["n"]
+    assert raw.sort_index().equals(fresh_raw.sort_index())
+
+
+def test_a_refused_file_fails_the_rerun_in_one_line_and_keeps_the_figures(
+    copy: tuple[Path, str],
+) -> None:
+    source, warehouse = copy
+    (source / "ifo" / str(YEAR) / "broken.xlsx").write_bytes(b"this is not a workbook")
+    before = {view: view_checksums(warehouse)[view] for view in FIGURE_VIEWS}
+    runner_app = app
+    runner_app.command("rerun")(rerun_command)
+    result = CliRunner().invoke(
+        runner_app,
+        ["rerun", "--survey", "ifo", "--year", str(YEAR), "--reason", "r", "--source",
+         str(source), "--warehouse", warehouse],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "broken.xlsx" in result.output
+    assert {view: view_checksums(warehouse)[view] for view in FIGURE_VIEWS} == before
+    assert _read(warehouse, "SELECT outcome FROM audit.rerun_requests")["outcome"].tolist() == [
+        "failed"
+    ]

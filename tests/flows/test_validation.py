@@ -1,0 +1,128 @@
+"""``brukardata validate``: the verdict of a load on some files, with nothing written."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from flows.validation import validate
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "exports"
+IFO = FIXTURES / "ifo" / "2024"
+EXPECTED = yaml.safe_load((FIXTURES / "expected.yaml").read_text(encoding="utf-8"))
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    app = typer.Typer()
+    app.command("validate")(validate)
+    app.command("unused")(lambda: None)  # two commands, so "validate" is addressed by name
+    result = CliRunner().invoke(app, ["validate", *args], env={"COLUMNS": "200"})
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def in_empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BRUKARDATA_WAREHOUSE", f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    return tmp_path
+
+
+def test_problems_are_reported_per_file_with_example_rows_and_nothing_is_written(
+    in_empty_folder: Path,
+) -> None:
+    status, output = invoke(
+        str(IFO / "bad_rows.csv"),
+        str(IFO / "too_many_fields.csv"),
+        "--survey",
+        "ifo",
+        "--year",
+        "2024",
+    )
+    assert status == 1  # a file would be refused
+    assert "too_many_fields.csv" in output
+    assert EXPECTED["ifo/2024/too_many_fields.csv"]["error"] in output
+    assert "duplicate svar_id within kommun" in output
+    assert "bad_rows.csv:4" in output
+    assert "bad_rows.csv:5" in output
+    assert list(in_empty_folder.iterdir()) == []  # no warehouse, no landing copy
+
+
+def test_json_counts_every_row_as_the_fixtures_expect(in_empty_folder: Path) -> None:
+    status, output = invoke(
+        str(IFO / "bad_rows.csv"),
+        str(IFO / "good_utf8.csv"),
+        "--survey",
+        "IFO",
+        "--year",
+        "2024",
+        "--json",
+    )
+    report = json.loads(output)
+    assert status == 0
+    assert report["ok"] is True
+    by_file = {Path(file["file"]).name: file for file in report["files"]}
+    for name in ("bad_rows.csv", "good_utf8.csv"):
+        expected = EXPECTED[f"ifo/2024/{name}"]
+        quarantined = len(expected["quarantined"])
+        assert by_file[name]["rows_read"] == expected["rows_read"]
+        assert by_file[name]["would_quarantine"] == quarantined
+        assert by_file[name]["would_load"] == expected["rows_read"] - quarantined
+    # the reasons, counted from expected.yaml: rule → rows breaking it
+    counted: dict[str, list[int]] = {}
+    for row, reasons in EXPECTED["ifo/2024/bad_rows.csv"]["quarantined"].items():
+        for reason in reasons:
+            rule = reason.split(": ", 1)[1].split(" ('")[0]
+            counted.setdefault(rule, []).append(row)
+    reported = {
+        reason["rule"]: [e["row"] for e in reason["examples"]] for reason in report["reasons"]
+    }
+    assert reported == counted
+    assert [r["rows"] for r in report["reasons"]] == sorted(
+        (r["rows"] for r in report["reasons"]), reverse=True
+    )
+
+
+def test_a_folder_is_read_whole(in_empty_folder: Path) -> None:
+    status, output = invoke(
+        str(FIXTURES / "fh" / "2024"), "--survey", "fh", "--year", "2024", "--json"
+    )
+    report = json.loads(output)
+    names = sorted(Path(file["file"]).name for file in report["files"])
+    assert names == sorted(path.name for path in (FIXTURES / "fh" / "2024").iterdir())
+    assert status == 1
+    refused = [file for file in report["files"] if file["refused"]]
+    assert [Path(file["file"]).name for file in refused] == ["missing_asked_column.csv"]
+
+
+def test_the_quarantine_csv_defuses_formulas(in_empty_folder: Path) -> None:
+    target = in_empty_folder / "karantan.csv"
+    status, _ = invoke(
+        str(IFO / "bad_rows.csv"),
+        "--survey",
+        "ifo",
+        "--year",
+        "2024",
+        "--quarantine-csv",
+        str(target),
+    )
+    assert status == 0
+    with target.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(EXPECTED["ifo/2024/bad_rows.csv"]["quarantined"])
+    formula_row = next(row for row in rows if row["row_number"] == "12")
+    assert formula_row["IFO_KONTAKT"] == "'=1+1"  # written as "=1+1" in the export
+
+
+def test_an_unreadable_path_is_one_line_and_status_2(in_empty_folder: Path) -> None:
+    status, output = invoke(
+        str(in_empty_folder / "missing.csv"), "--survey", "ifo", "--year", "2024"
+    )
+    assert status == 2
+    assert "no such file or folder" in output
+    assert "Traceback" not in output

@@ -1,0 +1,116 @@
+"""The HTML report, rendered by headless Chromium: what a reader sees, as text and as a picture."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from schemas.catalogue import Catalogue
+from tasks.report import SUPPRESSED_TEXT, write_report
+from tests.warehouse.test_statistics_views import publish_load, result, write_facts
+from warehouse import tables
+from warehouse.db import create_warehouse_engine, upgrade
+from warehouse.load import sync_dimensions
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium() -> str:
+    """The Chromium binary; missing it fails under CI (it must be installed there)."""
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        message = "chromium is not installed (Debian: apt-get install -y chromium)"
+        if os.environ.get("CI", "").lower() in ("1", "true"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return binary
+
+
+def run_chromium(page: Path, tmp_path: Path, *arguments: str) -> str:
+    profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"
+    completed = subprocess.run(
+        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *arguments, page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return completed.stdout
+
+
+@pytest.fixture
+def published(tmp_path: Path, catalogue: Catalogue) -> Engine:
+    """Kalmar and riket, IFO 2023 and 2024 (ALL, everyone); one question suppressed in Kalmar."""
+    engine = create_warehouse_engine(f"duckdb:///{tmp_path / 'brukardata.duckdb'}")
+    upgrade(engine)
+    sync_dimensions(engine, catalogue)
+    figures = {
+        # question: (Kalmar 2023, Kalmar 2024, riket 2023, riket 2024) as (positive, valid)
+        "IFO_KONTAKT": ((60, 100), (75, 100), (700, 1000), (720, 1000)),
+        "IFO_NOJD": ((80, 100), (81, 100), (850, 1000), (860, 1000)),
+        "IFO_INFO": ((40, 50), (None, 4), (600, 1000), (610, 1000)),
+    }
+    for year, column in ((2023, 0), (2024, 1)):
+        load_id = publish_load(engine, "ifo", year, 0.05)
+        rows = []
+        for question, counts in figures.items():
+            rows.append(result("kommun", "ALL", "T", question, *counts[column]))
+            rows.append(result("riket", "ALL", "T", question, *counts[column + 2]))
+        write_facts(engine, tables.fct_results, "ifo", year, load_id=load_id, rows=rows)
+    return engine
+
+
+def test_report_renders_figures_charts_and_suppression(published: Engine, tmp_path: Path) -> None:
+    page = write_report(published, 2024, tmp_path / "rapport.html", kommun="0880")
+    html = page.read_text(encoding="utf-8")
+    assert "<script" not in html
+    assert "http://" not in html.replace('"http://www.w3.org', "")  # nothing fetched
+
+    screenshot = tmp_path / "rapport.png"
+    run_chromium(page, tmp_path, f"--screenshot={screenshot}", "--window-size=1200,2000")
+    assert screenshot.stat().st_size > 10_000  # a rendered page, not an empty canvas
+    dom = run_chromium(page, tmp_path, "--dump-dom")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+
+    assert "Brukarundersökningar 2024: Kalmar" in text
+    assert "Individ- och familjeomsorg" in text
+    # få kontakt: 75/100 = 75 %, riket 720/1000 = 72 %; 2023 60 %: +15 pp, z = 2.26 > 1.96
+    # Wilson 95 % for 75/100: 65.70 %–82.45 % → "66–82 %"
+    assert "få kontakt 75 % 100 66–82 %" in text
+    assert "72 %" in text
+    assert "+15 procentenheter (signifikant)" in text
+    # helhetssyn 81/100 vs 80/100: +1 pp, not significant
+    assert "+1 procentenheter" in text
+    assert "+1 procentenheter (signifikant)" not in text
+    # tydlig information: 4 answers in Kalmar → suppressed, never a number
+    assert f"tydlig information {SUPPRESSED_TEXT}" in text
+    assert dom.count("<svg") == 1 + 3  # the bar chart and one trend chart per question
+    assert dom.count("<polyline") == 3 + 2  # riket's 3 lines, Kalmar's 2 (INFO: one point)
+
+
+def test_report_of_a_year_without_figures_says_so(published: Engine, tmp_path: Path) -> None:
+    with pytest.raises(LookupError, match="kommun 0180 in 2024"):
+        write_report(published, 2024, tmp_path / "rapport.html", kommun="0180")
+
+
+def test_a_report_of_riket_draws_riket_once(published: Engine, tmp_path: Path) -> None:
+    html = write_report(published, 2024, tmp_path / "riket.html").read_text(encoding="utf-8")
+    assert "Brukarundersökningar 2024: Riket" in html
+    # three questions, each one bar and one trend line of riket (2023 and 2024 published)
+    assert html.count("<rect") == 3
+    assert html.count("<polyline") == 3

@@ -1,0 +1,99 @@
+"""One load at a time per (survey, year): a lock held for the whole load, freed if the process dies.
+
+``begin_load`` treats a ``running`` load of the same survey and year as a dead process's and
+clears it; that is only true while this lock is held, so a load takes it before beginning. The
+operating system releases both kinds of lock when their holder dies: PostgreSQL ends a killed
+client's session (and its session-level advisory locks), and the kernel drops a dead process's
+``flock``. A second load waits up to ``timeout`` seconds, then fails with one line.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.pool import NullPool
+
+POLL_SECONDS = 0.2
+logger = logging.getLogger(__name__)
+
+
+class LoadLockTimeoutError(RuntimeError):
+    """Another load of the same survey and year held the lock for longer than the timeout."""
+
+
+def lock_key(survey: str, year: int) -> int:
+    """A stable signed 64-bit advisory-lock key for (survey, year)."""
+    digest = hashlib.sha256(f"brukardata-load:{survey}:{year}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def lock_file(database: str, survey: str, year: int) -> Path:
+    """The DuckDB lock file: a sibling of the database file, e.g. ``w.duckdb.ifo-2024.lock``."""
+    path = Path(database).expanduser()
+    return path.with_name(f"{path.name}.{survey}-{year}.lock")
+
+
+def _wait(try_lock: Callable[[], bool], survey: str, year: int, timeout: float) -> None:
+    """Call ``try_lock`` until it returns True, logging once that we wait; fail after timeout."""
+    deadline = time.monotonic() + timeout
+    if try_lock():
+        return
+    logger.warning(
+        "waiting for another load of %s %s to finish (up to %.0f s)", survey, year, timeout
+    )
+    while time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        if try_lock():
+            return
+    raise LoadLockTimeoutError(
+        f"another load of {survey} {year} is still running after {timeout:.0f} s; try again later"
+    )
+
+
+@contextmanager
+def load_lock(warehouse: str, survey: str, year: int, timeout: float) -> Iterator[None]:
+    """Hold the load lock of (survey, year) in ``warehouse`` for the ``with`` block."""
+    url = make_url(warehouse)
+    if url.get_backend_name() == "postgresql":
+        engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        key = lock_key(survey, year)
+        try:
+            with engine.connect() as conn:
+
+                def try_lock() -> bool:
+                    locked = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
+                    return bool(locked.scalar_one())
+
+                _wait(try_lock, survey, year, timeout)
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        finally:
+            engine.dispose()
+    elif url.database in (None, "", ":memory:"):
+        yield  # an in-memory database belongs to this one process
+    else:
+        path = lock_file(url.database, survey, year)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+
+            def try_flock() -> bool:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return False
+                return True
+
+            _wait(try_flock, survey, year, timeout)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
