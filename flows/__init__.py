@@ -14,6 +14,9 @@ PREFECT_DEFAULTS: dict[str, str] = {
     "DO_NOT_TRACK": "1",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_LOGGING_SERVER_LEVEL": "WARNING",
+    # Pauses before the retries of a transient fault (unreachable source or database): tasks
+    # that retry take this default, and bad data is never retried at all.
+    "PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS": "2,10,30",
 }
 for _name, _value in PREFECT_DEFAULTS.items():
     os.environ.setdefault(_name, _value)

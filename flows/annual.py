@@ -8,28 +8,39 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, unmapped
+from prefect.artifacts import create_link_artifact
 from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 
+from flows.artifacts import publish_run_artifacts
+from flows.notify import notify_failure
+from flows.runners import parallelism, task_runner
 from flows.settings import Settings
 from schemas.catalogue import SURVEYS, Catalogue, default_catalogue
 from tasks.aggregate import aggregate_task
 from tasks.audit import AuditOutcome, audit_task
 from tasks.fetch import SourceError, fetch_task
-from tasks.load import begin_load_task, fail_load_task, publish_task, stage_task
-from tasks.parse import parse_task
+from tasks.load import (
+    TRANSIENT_DB_ERRORS,
+    begin_load_task,
+    fail_load_task,
+    prepare_warehouse_task,
+    publish_task,
+    stage_task,
+)
+from tasks.parse import combine_parsed, parse_task, split_files
+from tasks.report import write_report_task
 from tasks.summary import headline_figures
 from tasks.validate import ValidatedSurveyYear, validate_task
-from warehouse.db import create_warehouse_engine, upgrade
+from warehouse.db import create_warehouse_engine
 from warehouse.load import (
     pause_point,
     published_results,
     read_staged,
     record_audit,
-    sync_dimensions,
 )
 from warehouse.locks import LoadLockTimeoutError, load_lock
 
@@ -47,6 +58,8 @@ class SurveyYearOutcome:
     error: str | None = None
     audit: AuditOutcome | None = None
     fact_rows_changed: int | None = None  # fact rows a publish deleted plus inserted
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)  # rule → rows broken
+    suppressed_cells: int = 0  # question cells hidden by disclosure control
 
     @property
     def ok(self) -> bool:
@@ -174,11 +187,15 @@ def _ingest_locked(
         return load_id
 
     try:
-        fetched = fetch_task(source, survey, year)
-    except SourceError as err:
-        load_id = failed(str(err), None)
-        return SurveyYearOutcome(survey, year, load_id, pd.DataFrame(), [], [], error=str(err))
-    parsed = parse_task(fetched, survey, year, catalogue)
+        fetched = fetch_task(source, survey, year, landing=settings.landing_root())
+    except Exception as err:
+        error = str(err) if isinstance(err, SourceError) else unreachable("source", source, err)
+        load_id = failed(error, None)
+        return SurveyYearOutcome(survey, year, load_id, pd.DataFrame(), [], [], error=error)
+    batches = split_files(fetched, parallelism(settings))
+    parsed = combine_parsed(
+        parse_task.map(batches, unmapped(survey), unmapped(year), unmapped(catalogue)).result()
+    )
     validated = validate_task(parsed, survey, year, catalogue)
     files, refused = validated.files, validated.refused
     if validated.respondents.empty:
@@ -244,7 +261,18 @@ def _ingest_locked(
     )
     headline = headline_figures(aggregates.results, survey, catalogue)
     return SurveyYearOutcome(
-        survey, year, load_id, files, refused, headline, audit=audit, fact_rows_changed=changed
+        survey,
+        year,
+        load_id,
+        files,
+        refused,
+        headline,
+        audit=audit,
+        fact_rows_changed=changed,
+        quarantine_reasons={
+            str(rule): int(n) for rule, n in validated.problems["rule"].value_counts().items()
+        },
+        suppressed_cells=int(aggregates.results["suppressed"].sum()),
     )
 
 
@@ -280,6 +308,12 @@ def audit_staged(
     return audit
 
 
+def unreachable(what: str, where: str, err: BaseException) -> str:
+    """One line for a fault that outlived its retries: what, where, and the first line of why."""
+    reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+    return f"{what} {where} unreachable after retries: {type(err).__name__}: {reason}"
+
+
 def last_completed_survey_year(today: date) -> int:
     """The newest survey year whose autumn fieldwork is over: last calendar year."""
     return today.year - 1
@@ -293,13 +327,16 @@ def open_warehouse(warehouse: str | None, source: str | None) -> tuple[Settings,
     if source is None:
         raise ValueError("no source: pass source or set BRUKARDATA_SOURCE")
     catalogue = default_catalogue()
-    engine = create_warehouse_engine(settings.warehouse)
-    upgrade(engine)
-    sync_dimensions(engine, catalogue)
+    prepare_warehouse_task(create_warehouse_engine(settings.warehouse), catalogue)
     return settings, source, catalogue
 
 
-@flow(name="annual-run", log_prints=True)
+@flow(
+    name="annual-run",
+    log_prints=True,
+    on_failure=[notify_failure],
+    task_runner=task_runner(Settings()),
+)
 def annual_run(
     source: str | None = None,
     year: int | None = None,
@@ -315,12 +352,26 @@ def annual_run(
     """
     logger = get_run_logger()
     year = year or last_completed_survey_year(date.today())
-    settings, source, catalogue = open_warehouse(warehouse, source)
+    try:
+        settings, source, catalogue = open_warehouse(warehouse, source)
+    except TRANSIENT_DB_ERRORS as err:
+        target = make_url(warehouse or Settings().warehouse).render_as_string(hide_password=True)
+        return Failed(message=unreachable("warehouse", target, err))
     outcomes = []
     for survey in surveys or list(SURVEYS):
         logger.info("%s %s: ingesting from %s", survey, year, source)
         outcomes.append(ingest_survey_year(survey, year, source, settings, catalogue))
-    return finish_run(RunSummary(warehouse=settings.warehouse, outcomes=outcomes))
+    summary = RunSummary(warehouse=settings.warehouse, outcomes=outcomes)
+    if any(o.load_id is not None and o.error is None for o in outcomes):
+        report = write_report_task(
+            create_warehouse_engine(settings.warehouse),
+            year,
+            settings.reports_dir() / f"brukarundersokning-{year}-riket.html",
+        )
+        create_link_artifact(
+            report.resolve().as_uri(), link_text=f"Rapport {year} (riket)", key=f"report-{year}"
+        )
+    return finish_run(summary)
 
 
 def finish_run(summary: RunSummary) -> State[Any]:
@@ -328,6 +379,7 @@ def finish_run(summary: RunSummary) -> State[Any]:
     logger = get_run_logger()
     for line in summary.problems:
         logger.error(line)
+    publish_run_artifacts(summary)
     if summary.ok:
         return Completed(message="every file loaded", data=summary)
     return Failed(message=f"{len(summary.problems)} problem(s)", data=summary)

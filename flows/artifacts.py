@@ -12,7 +12,9 @@ if TYPE_CHECKING:
 
 def _table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
+    lines += [
+        "| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows
+    ]
     return "\n".join(lines)
 
 
@@ -22,12 +24,31 @@ def summary_markdown(summary: RunSummary) -> str:
     parts = [
         "# brukardata run",
         _table(
-            ["survey", "year", "load", "files", "refused", "rows read", "loaded", "quarantined",
-             "suppressed cells", "status"],
             [
-                [o.survey, o.year, o.load_id, len(o.files), len(o.refused), o.total("rows_read"),
-                 o.total("rows_loaded"), o.total("rows_quarantined"), o.suppressed_cells,
-                 "ok" if o.ok else "failed"]
+                "survey",
+                "year",
+                "load",
+                "files",
+                "refused",
+                "rows read",
+                "loaded",
+                "quarantined",
+                "suppressed cells",
+                "status",
+            ],
+            [
+                [
+                    o.survey,
+                    o.year,
+                    o.load_id,
+                    len(o.files),
+                    len(o.refused),
+                    o.total("rows_read"),
+                    o.total("rows_loaded"),
+                    o.total("rows_quarantined"),
+                    o.suppressed_cells,
+                    "ok" if o.ok else "failed",
+                ]
                 for o in outcomes
             ],
         ),
@@ -42,7 +63,11 @@ def summary_markdown(summary: RunSummary) -> str:
     headlines = [f"- {line}" for o in outcomes for line in o.headline]
     if headlines:
         parts += ["## Headline figures", "\n".join(headlines)]
-    audits = [f"- {o.survey} {o.year}: {o.audit_report}" for o in outcomes if o.audit_report]
+    audits = [
+        f"- {o.survey} {o.year}: {o.audit.status}, Data Docs: {o.audit.data_docs_path}"
+        for o in outcomes
+        if o.audit is not None
+    ]
     if audits:
         parts += ["## Audit reports", "\n".join(audits)]
     if summary.problems:
@@ -51,8 +76,9 @@ def summary_markdown(summary: RunSummary) -> str:
     return "\n\n".join(parts)
 
 
-def publish_run_artifacts(summary: RunSummary, year: int) -> None:
+def publish_run_artifacts(summary: RunSummary) -> None:
     """The run's summary and its refused files, keyed by year so runs of a year line up."""
+    year = "-".join(sorted({str(o.year) for o in summary.outcomes})) or "none"
     create_markdown_artifact(
         summary_markdown(summary), key=f"run-summary-{year}", description=f"brukardata {year}"
     )

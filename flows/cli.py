@@ -22,8 +22,9 @@ use_running_server()
 from flows.database import db_upgrade  # noqa: E402
 from flows.kolada import kolada_command  # noqa: E402
 from flows.report import report_command  # noqa: E402
-from flows.validation import validate  # noqa: E402
+from flows.rerun import rerun_command  # noqa: E402
 from flows.settings import DEFAULT_WAREHOUSE  # noqa: E402
+from flows.validation import validate  # noqa: E402
 
 if TYPE_CHECKING:
     from flows.annual import RunSummary
@@ -158,7 +159,7 @@ def history(
 
 
 @app.command()
-def generate(
+def generate(  # noqa: PLR0917 (Typer maps options to parameters)
     out: Annotated[Path, typer.Option(help="Folder to write {survey}/{year}/ exports into.")],
     years: Annotated[list[int], typer.Option(help="Survey years, e.g. --years 2023 2024.")],
     more_years: Annotated[list[int] | None, typer.Argument(hidden=True)] = None,
@@ -212,6 +213,7 @@ def demo(
 
 
 app.command()(server)
+app.command("rerun")(rerun_command)
 app.command("validate")(validate)
 app.command("kolada")(kolada_command)
 app.command("report")(report_command)

@@ -35,6 +35,9 @@ from flows.annual import (
     ingest_survey_year,
     open_warehouse,
 )
+from flows.notify import notify_failure
+from flows.runners import task_runner
+from flows.settings import Settings
 from tasks.validate import ValidatedSurveyYear
 from warehouse.db import create_warehouse_engine
 from warehouse.load import last_published_files, published_raw, record_rerun_request
@@ -194,7 +197,12 @@ def _what_it_did(outcome: SurveyYearOutcome) -> str:
     return f"load {outcome.load_id} published, {outcome.fact_rows_changed} fact rows changed"
 
 
-@flow(name="rerun", log_prints=True)
+@flow(
+    name="rerun",
+    log_prints=True,
+    on_failure=[notify_failure],
+    task_runner=task_runner(Settings()),
+)
 def rerun(
     survey: str,
     year: int,

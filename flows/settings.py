@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     kolada_url: str = DEFAULT_KOLADA_URL
     # Where a failed run is announced (a JSON POST), e.g. a chat or incident webhook.
     notify_webhook: str | None = None
+    # Scale-out (flows/runners.py): a Dask scheduler's address, or local Dask worker processes.
+    dask_address: str | None = None
+    dask_workers: int = Field(default=0, ge=0)
     # The audit: where Data Docs go (unset: ``data-docs`` beside a DuckDB warehouse file, else
     # ``./data-docs``) and how many percentage points a kommun figure may move in a year
     # before the audit warns.
@@ -48,6 +51,10 @@ class Settings(BaseSettings):
         if database != self.warehouse and database not in ("", ":memory:"):
             return str(Path(database).parent / "landing")
         return "landing"
+
+    def reports_dir(self) -> Path:
+        """Where runs write their HTML reports: beside the Data Docs."""
+        return self.data_docs_dir().parent / "reports"
 
     def data_docs_dir(self) -> Path:
         """The Data Docs folder in force: the setting, else beside a DuckDB file, else here."""

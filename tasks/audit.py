@@ -152,7 +152,7 @@ def audit_load(
     context.variables.progress_bars = {"globally": False}  # type: ignore[assignment]
     docs_path = None
     if data_docs_dir is not None:
-        docs_root = data_docs_dir / f"load-{load_id}"
+        docs_root = (data_docs_dir / f"load-{load_id}").resolve()  # GX wants it absolute
         context.add_data_docs_site(
             site_name="audit",
             site_config={

@@ -133,7 +133,6 @@ def fetch_paths(paths: Sequence[str]) -> SurveyYearFiles:
 fetch_task = task(
     name="fetch",
     retries=3,
-    retry_delay_seconds=[2, 10, 30],
     retry_condition_fn=lambda _task, _run, state: (
         not isinstance(state.result(raise_on_failure=False), SourceError)
     ),

@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from sqlalchemy.exc import DisconnectionError, OperationalError
 
-from warehouse.load import begin_load, fail_load, publish, stage
+from warehouse.load import begin_load, fail_load, prepare_warehouse, publish, stage
 
 TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (OperationalError, DisconnectionError)
 
@@ -25,11 +25,11 @@ def is_transient_db_error(_task: Task[..., Any], _run: TaskRun, state: State[Any
 
 _DB_RETRIES: dict[str, Any] = {
     "retries": 3,
-    "retry_delay_seconds": [1, 5, 20],
     "retry_condition_fn": is_transient_db_error,
     "cache_policy": NO_CACHE,
 }
 
+prepare_warehouse_task = task(name="prepare-warehouse", **_DB_RETRIES)(prepare_warehouse)
 begin_load_task = task(name="begin-load", **_DB_RETRIES)(begin_load)
 stage_task = task(name="stage", **_DB_RETRIES)(stage)
 publish_task = task(name="publish", **_DB_RETRIES)(publish)

@@ -470,3 +470,26 @@ def parse_survey_year(
 
 
 parse_task = task(name="parse", cache_policy=NO_CACHE)(parse_survey_year)
+
+
+def split_files(files: SurveyYearFiles, parts: int) -> list[SurveyYearFiles]:
+    """The exports in ``parts`` consecutive batches (hand-out counts with the first), so that
+    parsing can run on several workers and ``combine_parsed`` restores the original order."""
+    parts = max(1, min(parts, len(files.exports)))
+    bounds = [round(i * len(files.exports) / parts) for i in range(parts + 1)]
+    return [
+        SurveyYearFiles(
+            exports=files.exports[start:end], distributed=files.distributed if i == 0 else None
+        )
+        for i, (start, end) in enumerate(itertools.pairwise(bounds))
+    ]
+
+
+def combine_parsed(parts: list[ParsedSurveyYear]) -> ParsedSurveyYear:
+    """One survey-year again from the batches of ``split_files``, in their order."""
+    distributed = [part.distributed for part in parts if part.distributed is not None]
+    return ParsedSurveyYear(
+        exports=[export for part in parts for export in part.exports],
+        refused=[refusal for part in parts for refusal in part.refused],
+        distributed=distributed[0] if distributed else None,
+    )

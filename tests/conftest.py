@@ -23,6 +23,7 @@ os.environ.setdefault("PREFECT_HOME", str(PROJECT / ".prefect"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS", "0.2,0.2,0.2")  # fast faults
 
 FIXTURES = PROJECT / "tests" / "fixtures"
 
@@ -41,7 +42,12 @@ def catalogue() -> Catalogue:
     return default_catalogue()
 
 
-POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+# The newest installed server (Debian installs them side by side under /usr/lib/postgresql/N).
+POSTGRES_BIN = max(
+    Path("/usr/lib/postgresql").glob("*/bin"),
+    key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
+    default=Path("/usr/lib/postgresql/15/bin"),
+)
 
 
 def _free_port() -> int:

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, Table, and_, delete, exists, insert, 
 
 from schemas.catalogue import Catalogue
 from warehouse import tables
+from warehouse.db import upgrade
 
 LOAD_HISTORY = text(
     """
@@ -96,7 +97,8 @@ def pause_point(name: str) -> None:
     """Crash tests only: with ``BRUKARDATA_TEST_PAUSE_AT=<name>`` the process says so on stderr
     and sleeps here, so a test can kill it at exactly this point of a load."""
     if os.environ.get(PAUSE_AT) == name:
-        print(f"paused at {name}", file=sys.stderr, flush=True)
+        sys.stderr.write(f"paused at {name}\n")  # not print(): a flow's log_prints reformats it
+        sys.stderr.flush()
         time.sleep(3600)
 
 
@@ -131,7 +133,14 @@ def _dimension_frames(catalogue: Catalogue) -> dict[Table, pd.DataFrame]:
         tables.dim_verksamhet: verksamheter,
         tables.dim_question: questions,
         tables.dim_answer_option: options.rename(columns={"code": "answer_code"}),
+        tables.dim_questionnaire: catalogue.questionnaires,
     }
+
+
+def prepare_warehouse(engine: Engine, catalogue: Catalogue) -> None:
+    """Migrate the warehouse to the current schema and bring its dimensions in step."""
+    upgrade(engine)
+    sync_dimensions(engine, catalogue)
 
 
 def sync_dimensions(engine: Engine, catalogue: Catalogue) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,11 @@ def test_two_concurrent_runs_load_one_after_the_other(
 
     upgrade(create_warehouse_engine(backend_url))
     threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
+    # both runs start while a load of ifo 2024 is under way, so both must wait for it
+    with load_lock(backend_url, "ifo", YEAR, timeout=5):
+        for thread in threads:
+            thread.start()
+        time.sleep(3)
     for thread in threads:
         thread.join()
     assert [state.is_completed() for state in states] == [True, True]

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,8 @@ def _killed_at(point: str, source: Path, warehouse: str) -> None:
         [sys.executable, "-c", call], cwd=PROJECT, env=env, stderr=subprocess.PIPE
     )
     assert process.stderr is not None
+    watchdog = threading.Timer(60, process.kill)  # a load that never pauses fails, not hangs
+    watchdog.start()
     try:
         for line in process.stderr:
             if line.strip() == f"paused at {point}".encode():
@@ -48,6 +51,7 @@ def _killed_at(point: str, source: Path, warehouse: str) -> None:
         else:
             pytest.fail(f"the load ended without pausing at {point}")
     finally:
+        watchdog.cancel()
         process.send_signal(signal.SIGKILL)
         process.wait()
 

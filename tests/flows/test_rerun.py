@@ -196,7 +196,9 @@ def test_a_corrected_kommun_is_replaced_exactly_as_a_full_reload_would(
         # the other year is untouched
         old_year = before[view][before[view]["year"] == YEAR - 1].reset_index(drop=True)
         after = view_rows(create_warehouse_engine(warehouse), view)
-        pd.testing.assert_frame_equal(after[after["year"] == YEAR - 1].reset_index(drop=True), old_year)
+        pd.testing.assert_frame_equal(
+            after[after["year"] == YEAR - 1].reset_index(drop=True), old_year
+        )
     raw = _read(
         warehouse,
         f"SELECT kommun_kod, count(*) AS n FROM raw.respondents WHERE year = {YEAR} "

@@ -1,0 +1,37 @@
+"""Where a flow's per-file steps run: in the flow's own process, or on a Dask cluster.
+
+``BRUKARDATA_DASK_ADDRESS`` names a running cluster's scheduler (workers on several machines,
+each with the project installed and the same warehouse URL); ``BRUKARDATA_DASK_WORKERS`` starts
+a local cluster of that many worker processes for the run. Neither: threads in the flow's
+process, as Prefect does by default.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect_dask.task_runners import DaskTaskRunner
+
+from flows.settings import Settings
+
+
+def task_runner(settings: Settings) -> Any:
+    """The task runner the settings ask for."""
+    if settings.dask_address:
+        return DaskTaskRunner(address=settings.dask_address)
+    if settings.dask_workers:
+        return DaskTaskRunner(
+            cluster_kwargs={
+                "n_workers": settings.dask_workers,
+                "threads_per_worker": 1,
+                "processes": True,
+                "dashboard_address": None,
+            }
+        )
+    return ThreadPoolTaskRunner()
+
+
+def parallelism(settings: Settings) -> int:
+    """How many batches to split per-file work into: one per worker."""
+    return settings.dask_workers or (4 if settings.dask_address else 1)
