@@ -36,7 +36,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-errors = Console(stderr=True)
+# Problems are one line each, never wrapped, and never read as markup (file names may hold "[").
+errors = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 Year = Annotated[int, typer.Option("--year", help="Survey year, e.g. 2024.", min=2016, max=2100)]
 Warehouse = Annotated[
@@ -67,7 +68,7 @@ def _run_annual(year: int, source: str, surveys: list[str] | None, warehouse: st
     )
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, RunSummary):  # the flow itself crashed: Prefect has logged why
-        errors.print(f"[red]run failed:[/red] {state.message}")
+        errors.print(f"run failed: {state.message}")
         return 1
     _print_summary(summary)
     return 0 if summary.ok else 1
@@ -103,7 +104,7 @@ def _print_summary(summary: RunSummary) -> None:
         for line in o.headline:
             console.print(f"  {line}")
     for line in summary.problems:
-        errors.print(f"[red]✗[/red] {line}")
+        errors.print(f"✗ {line}")
     console.print(f"Warehouse: {summary.warehouse}")
 
 

@@ -270,7 +270,7 @@ def rerun_command(
     ] = None,
 ) -> None:
     """Re-fetch a survey-year and replace only the kommuner whose input changed."""
-    errors = Console(stderr=True)
+    errors = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
     state = rerun(
         survey=survey.lower(),
         year=year,

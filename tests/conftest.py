@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -62,9 +63,10 @@ def _as_postgres(*command: str) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster for the session; yields the URL of its admin database.
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[str]:
+    """Start a throwaway PostgreSQL cluster; yields the URL of its admin database, and stops
+    the server (fast shutdown) and removes its files on exit.
 
     Missing server binaries fail the tests under CI (``CI=true``), where they must be
     installed, and skip them elsewhere with the reason.
@@ -122,6 +124,13 @@ def postgres_server() -> Iterator[str]:
         while (data / "postmaster.pid").exists():
             time.sleep(0.05)
         shutil.rmtree(cluster)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster for the whole session."""
+    with postgres_cluster() as url:
+        yield url
 
 
 @pytest.fixture

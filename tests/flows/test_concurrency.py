@@ -21,9 +21,11 @@ YEAR = 2024
 def test_a_held_lock_makes_the_next_load_wait_then_fail_in_one_line(backend_url: str) -> None:
     create_warehouse_engine(backend_url)  # creates the DuckDB file's folder
     with load_lock(backend_url, "ifo", YEAR, timeout=5):
-        with pytest.raises(LoadLockTimeoutError, match="another load of ifo 2024 is still running"):
-            with load_lock(backend_url, "ifo", YEAR, timeout=0.5):
-                pytest.fail("two holders of one lock")
+        with (
+            pytest.raises(LoadLockTimeoutError, match="another load of ifo 2024 is still running"),
+            load_lock(backend_url, "ifo", YEAR, timeout=0.5),
+        ):
+            pytest.fail("two holders of one lock")
         with load_lock(backend_url, "fh", YEAR, timeout=0.5):
             pass  # another survey-year is not blocked
     with load_lock(backend_url, "ifo", YEAR, timeout=0.5):

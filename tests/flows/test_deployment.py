@@ -69,8 +69,8 @@ def test_deployments_schedule_and_run_through_a_worker(
     for name in ("annual-ifo", "annual-fh"):
         (schedule,) = by_name[name]["schedules"]
         cron = CronSchedule(**schedule["schedule"])
-        after = datetime(2026, 11, 23, tzinfo=UTC)
-        dates = asyncio.run(cron.get_dates(n=2, start=after))
+        start = datetime(2026, 11, 23, tzinfo=UTC)
+        dates = asyncio.run(cron.get_dates(n=2, start=start))
         assert [d.astimezone(STOCKHOLM).isoformat() for d in dates] == [
             "2027-02-15T06:00:00+01:00",
             "2028-02-15T06:00:00+01:00",

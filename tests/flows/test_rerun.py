@@ -126,7 +126,8 @@ def test_unchanged_input_changes_no_reporting_view(copy: tuple[Path, str]) -> No
     request = _read(warehouse, "SELECT * FROM audit.rerun_requests").iloc[0]
     assert (request["outcome"], request["requested_by"]) == ("unchanged", "tester")
     assert request["reason"] == "check that nothing moved"
-    assert pd.isna(request["load_id"]) and pd.isna(request["replaced_kommuner"])
+    assert pd.isna(request["load_id"])
+    assert pd.isna(request["replaced_kommuner"])
 
 
 def test_a_forced_rerun_of_unchanged_input_keeps_every_figure(copy: tuple[Path, str]) -> None:

@@ -1,0 +1,208 @@
+"""Operating the flows: faults retried then reported in one line, failure notifications,
+artifacts for the Prefect UI, and the same figures when per-file steps run on Dask."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect_dask.task_runners import DaskTaskRunner
+from typer.testing import CliRunner
+
+from flows.annual import annual_run
+from flows.cli import app
+from tasks.generate import generate_exports
+from tests.conftest import postgres_cluster
+from tests.flows.test_rerun import view_checksums
+
+pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
+
+YEAR = 2024
+
+
+class FlakyFolder(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder, but answers the first ``failures`` requests with 503 Service Unavailable,
+    and records every JSON body POSTed to it (a webhook)."""
+
+    failures = 0
+    served_503 = 0
+    posted: list[dict[str, Any]]
+
+    def do_GET(self) -> None:
+        if type(self).served_503 < type(self).failures:
+            type(self).served_503 += 1
+            self.send_error(503, "busy")
+            return
+        super().do_GET()
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).posted.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
+        """Quiet: the test reads what the server saw, not its log."""
+
+
+@pytest.fixture
+def http_folder(tmp_path: Path) -> Iterator[tuple[str, type[FlakyFolder]]]:
+    handler = type("Handler", (FlakyFolder,), {"failures": 0, "served_503": 0, "posted": []})
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(tmp_path / "web"))
+    )
+    (tmp_path / "web").mkdir()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", handler
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("exports")
+    generate_exports(out, [YEAR], n_kommuner=4, seed=11)
+    return out
+
+
+def test_a_source_answering_503_twice_is_retried_and_loads(
+    http_folder: tuple[str, type[FlakyFolder]], exports: Path, tmp_path: Path
+) -> None:
+    url, handler = http_folder
+    (tmp_path / "web" / "ifo").symlink_to(exports / "ifo", target_is_directory=True)
+    handler.failures = 2
+    state = annual_run(
+        source=url,
+        year=YEAR,
+        surveys=["ifo"],
+        warehouse=f"duckdb:///{tmp_path / 'w.duckdb'}",
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    assert handler.served_503 == 2
+
+
+def test_a_source_that_stays_down_fails_in_one_line(
+    http_folder: tuple[str, type[FlakyFolder]], tmp_path: Path
+) -> None:
+    url, handler = http_folder
+    handler.failures = 1000
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--year",
+            str(YEAR),
+            "--survey",
+            "ifo",
+            "--source",
+            url,
+            "--warehouse",
+            f"duckdb:///{tmp_path / 'w.duckdb'}",
+        ],
+    )
+    assert result.exit_code == 1
+    problem = f"ifo {YEAR}: source {url} unreachable after retries: ClientResponseError: 503"
+    assert any(line.startswith(f"✗ {problem}") for line in result.output.splitlines())
+    assert handler.served_503 == 4  # the first try and three retries
+
+
+def test_a_stopped_database_fails_after_retries_in_one_line(exports: Path) -> None:
+    with postgres_cluster() as url:
+        pass  # started, then stopped: nothing listens on its port any more
+    result = CliRunner().invoke(
+        app, ["run", "--year", str(YEAR), "--source", str(exports), "--warehouse", url]
+    )
+    assert result.exit_code == 1
+    (line,) = [line for line in result.output.splitlines() if line.startswith("run failed:")]
+    assert "warehouse postgresql+psycopg://postgres@127.0.0.1" in line
+    assert "unreachable after retries: OperationalError" in line
+
+
+def test_a_failed_run_is_announced_to_the_webhook(
+    http_folder: tuple[str, type[FlakyFolder]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, handler = http_folder
+    monkeypatch.setenv("BRUKARDATA_NOTIFY_WEBHOOK", f"{url}/hook")
+    state = annual_run(
+        source=str(tmp_path / "nowhere"),
+        year=YEAR,
+        surveys=["fh"],
+        warehouse=f"duckdb:///{tmp_path / 'w.duckdb'}",
+        return_state=True,
+    )
+    assert state.is_failed()
+    (message,) = handler.posted
+    assert message["flow"] == "annual-run"
+    assert message["message"] == "1 problem(s)"
+    assert message["parameters"]["surveys"] == ["fh"]
+    assert message["text"].startswith("brukardata: annual-run run '")
+
+
+def test_a_run_publishes_its_summary_and_refused_files(exports: Path, tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    (source / "fh").mkdir(parents=True)
+    (source / "fh" / str(YEAR)).symlink_to(exports / "fh" / str(YEAR), target_is_directory=True)
+    state = annual_run(
+        source=str(source),
+        year=YEAR,
+        surveys=["fh"],
+        warehouse=f"duckdb:///{tmp_path / 'w.duckdb'}",
+        return_state=True,
+    )
+    assert state.is_completed()
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"run-summary-{YEAR}"]))
+        )
+        refused = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"refused-files-{YEAR}"]))
+        )
+        reports = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"report-{YEAR}"]))
+        )
+    summary = str(artifacts[0].data)
+    for part in (
+        "# brukardata run",
+        "## Quarantine by reason",
+        "## Headline figures",
+        "## Audit reports",
+        "suppressed cells",
+    ):
+        assert part in summary
+    assert refused and reports
+    assert str(reports[0].data).startswith("[Rapport 2024 (riket)](file://")
+
+
+def test_per_file_steps_on_two_dask_workers_give_the_same_figures(
+    exports: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = f"duckdb:///{tmp_path / 'plain.duckdb'}"
+    assert annual_run(
+        source=str(exports), year=YEAR, warehouse=plain, return_state=True
+    ).is_completed()
+    monkeypatch.setenv("BRUKARDATA_DASK_WORKERS", "2")
+    on_dask = f"duckdb:///{tmp_path / 'dask.duckdb'}"
+    runner = DaskTaskRunner(
+        cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "dashboard_address": None}
+    )
+    state = annual_run.with_options(task_runner=runner)(
+        source=str(exports), year=YEAR, warehouse=on_dask, return_state=True
+    )
+    assert state.is_completed(), state.message
+    figures = {
+        name: digest for name, digest in view_checksums(plain).items() if name != "load_history"
+    }
+    assert figures == {
+        name: digest for name, digest in view_checksums(on_dask).items() if name != "load_history"
+    }
