@@ -49,7 +49,7 @@ class FlakyFolder(http.server.SimpleHTTPRequestHandler):
         self.send_response(204)
         self.end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the test reads what the server saw, not its log."""
 
 
@@ -180,7 +180,8 @@ def test_a_run_publishes_its_summary_and_refused_files(exports: Path, tmp_path: 
         "suppressed cells",
     ):
         assert part in summary
-    assert refused and reports
+    assert refused
+    assert reports
     assert str(reports[0].data).startswith("[Rapport 2024 (riket)](file://")
 
 
