@@ -41,10 +41,20 @@ class AuditOutcome:
         """One line per failed expectation, critical ones first."""
         failed = self.expectations[~self.expectations["success"]].sort_values("severity")
         return [
-            f"{row['severity']}: {row['expectation']}({row['column_name'] or ''}) "
-            f"observed {row['observed']}"
+            f"{row['severity']}: {row['expectation']}"
+            + ("" if pd.isna(row["column_name"]) else f"({row['column_name']})")
+            + f": {_observed(row['observed'])}"
             for row in failed.to_dict("records")
         ]
+
+
+def _observed(result_json: str) -> str:
+    """What GX saw, in a few words: the observed value, or how many values broke the rule."""
+    result = json.loads(result_json)
+    if "observed_value" in result:
+        return f"observed {result['observed_value']}"
+    examples = ", ".join(str(v) for v in result.get("partial_unexpected_list", [])[:3])
+    return f"{result.get('unexpected_count', '?')} unexpected value(s), e.g. {examples}"
 
 
 def level_totals(response_counts: pd.DataFrame) -> pd.DataFrame:
@@ -148,7 +158,18 @@ def audit_load(
             "warning",
         ),
     }
-    context = gx.get_context(mode="ephemeral")
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+    )
+
+    # In memory, and without the throwaway docs site GX would otherwise leave in /tmp per audit.
+    context = gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
+        ),
+    )
     context.variables.progress_bars = {"globally": False}  # type: ignore[assignment]
     docs_path = None
     if data_docs_dir is not None:
