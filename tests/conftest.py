@@ -25,6 +25,11 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS", "0.2,0.2,0.2")  # fast faults
+# Runs whose warehouse is not a DuckDB file would write Data Docs, landing copies and reports
+# into the working folder: keep them out of the project.
+_OUTPUTS = tempfile.mkdtemp(prefix="brukardata-test-outputs-")
+os.environ.setdefault("BRUKARDATA_DATA_DOCS", str(Path(_OUTPUTS) / "data-docs"))
+os.environ.setdefault("BRUKARDATA_LANDING", str(Path(_OUTPUTS) / "landing"))
 
 FIXTURES = PROJECT / "tests" / "fixtures"
 
