@@ -23,7 +23,7 @@ from flows.database import db_upgrade  # noqa: E402
 from flows.kolada import kolada_command  # noqa: E402
 from flows.report import report_command  # noqa: E402
 from flows.rerun import rerun_command  # noqa: E402
-from flows.settings import DEFAULT_WAREHOUSE  # noqa: E402
+from flows.settings import DEFAULT_WAREHOUSE, Settings  # noqa: E402
 from flows.validation import validate  # noqa: E402
 
 if TYPE_CHECKING:
@@ -202,12 +202,16 @@ def demo(
     for year in years:
         console.rule(f"Annual run {year}")
         status = max(status, _run_annual(year, str(exports), None, warehouse))
+    settings = Settings(warehouse=warehouse)
     console.rule("Where to look")
     console.print(
         f"Warehouse: {database} (DuckDB). Reporting views: reporting.results, "
-        "reporting.answer_distribution, reporting.response_counts, reporting.load_history.\n"
+        "reporting.answer_distribution, reporting.response_counts, reporting.quality_areas, "
+        "reporting.trends, reporting.kolada_comparison, reporting.load_history.\n"
         "Query them with any DuckDB client, e.g. SELECT * FROM reporting.results "
         "WHERE level = 'riket' AND verksamhet = 'ALL' AND gender = 'T'.\n"
+        f"HTML report of {years[-1]}: {settings.reports_dir()}; audit reports (Data Docs): "
+        f"{settings.data_docs_dir()}\n"
         f"Load history: brukardata history --warehouse {warehouse}"
     )
     raise typer.Exit(status)
