@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from sqlalchemy import Engine
+
 from flows.settings import Settings
 from schemas.catalogue import SURVEYS, default_catalogue
 from tasks.aggregate import aggregate
@@ -54,98 +56,110 @@ def run_year(source: str, year: int, warehouse: str) -> dict[str, float]:
     engine = create_warehouse_engine(warehouse)
     timed(times, "load", lambda: prepare_warehouse(engine, catalogue))
     for survey in SURVEYS:
-        parsed = timed(
-            times,
-            "fetch+parse",
-            lambda: parse_survey_year(
-                fetch_survey_year(source, survey, year, landing=settings.landing_root()),
-                survey,
-                year,
-                catalogue,
-            ),
-        )
-        validated = timed(
-            times, "validation", lambda: validate_survey_year(parsed, survey, year, catalogue)
-        )
-        load_id = timed(
-            times,
-            "load",
-            lambda: begin_load(
-                engine,
-                survey=survey,
-                year=year,
-                source=source,
-                flow_run_id=None,
-                settings=settings.statistical_settings(),
-            ),
-        )
-        aggregates = timed(
-            times,
-            "aggregation",
-            lambda: aggregate(
-                validated.respondents,
-                validated.answers,
-                validated.distributed,
-                survey=survey,
-                year=year,
-                catalogue=catalogue,
-                threshold=settings.suppression_threshold,
-                confidence=settings.confidence_level,
-            ),
-        )
-        timed(
-            times,
-            "load",
-            lambda: stage(
-                engine,
-                load_id=load_id,
-                survey=survey,
-                year=year,
-                files=validated.files,
-                respondents=validated.respondents,
-                answers=validated.answers,
-                quarantine=validated.quarantine,
-                distributed=validated.distributed,
-                results=aggregates.results,
-                distribution=aggregates.distribution,
-                response_counts=aggregates.response_counts,
-            ),
-        )
-        answer_files = validated.files[validated.files["kind"] == "answers"]
-        audit = timed(
-            times,
-            "audit",
-            lambda: audit_load(
-                read_staged(engine, load_id),
-                load_id=load_id,
-                rows_loaded=int(answer_files["rows_loaded"].sum()),
-                input_kommuner=sorted(set(validated.respondents["kommun_kod"])),
-                threshold=settings.suppression_threshold,
-                previous_results=published_results(engine, survey, year - 1),
-                max_change_points=settings.max_change_points,
-                data_docs_dir=settings.data_docs_dir(),
-            ),
-        )
-        timed(
-            times,
-            "audit",
-            lambda: record_audit(
-                engine,
-                load_id=load_id,
-                status=audit.status,
-                expectations=audit.expectations,
-                data_docs_path=audit.data_docs_path,
-            ),
-        )
-        timed(
-            times,
-            "load",
-            lambda: publish(
-                engine, load_id=load_id, survey=survey, year=year, files=validated.files
-            ),
-        )
+        load_survey(times, survey, source=source, year=year, settings=settings, engine=engine)
     times["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return times
+
+
+def load_survey(
+    times: dict[str, float],
+    survey: str,
+    *,
+    source: str,
+    year: int,
+    settings: Settings,
+    engine: Engine,
+) -> None:
+    """One survey-year's steps, each timed into ``times``."""
+    catalogue = default_catalogue()
+    parsed = timed(
+        times,
+        "fetch+parse",
+        lambda: parse_survey_year(
+            fetch_survey_year(source, survey, year, landing=settings.landing_root()),
+            survey,
+            year,
+            catalogue,
+        ),
+    )
+    validated = timed(
+        times, "validation", lambda: validate_survey_year(parsed, survey, year, catalogue)
+    )
+    load_id = timed(
+        times,
+        "load",
+        lambda: begin_load(
+            engine,
+            survey=survey,
+            year=year,
+            source=source,
+            flow_run_id=None,
+            settings=settings.statistical_settings(),
+        ),
+    )
+    aggregates = timed(
+        times,
+        "aggregation",
+        lambda: aggregate(
+            validated.respondents,
+            validated.answers,
+            validated.distributed,
+            survey=survey,
+            year=year,
+            catalogue=catalogue,
+            threshold=settings.suppression_threshold,
+            confidence=settings.confidence_level,
+        ),
+    )
+    timed(
+        times,
+        "load",
+        lambda: stage(
+            engine,
+            load_id=load_id,
+            survey=survey,
+            year=year,
+            files=validated.files,
+            respondents=validated.respondents,
+            answers=validated.answers,
+            quarantine=validated.quarantine,
+            distributed=validated.distributed,
+            results=aggregates.results,
+            distribution=aggregates.distribution,
+            response_counts=aggregates.response_counts,
+        ),
+    )
+    answer_files = validated.files[validated.files["kind"] == "answers"]
+    audit = timed(
+        times,
+        "audit",
+        lambda: audit_load(
+            read_staged(engine, load_id),
+            load_id=load_id,
+            rows_loaded=int(answer_files["rows_loaded"].sum()),
+            input_kommuner=sorted(set(validated.respondents["kommun_kod"])),
+            threshold=settings.suppression_threshold,
+            previous_results=published_results(engine, survey, year - 1),
+            max_change_points=settings.max_change_points,
+            data_docs_dir=settings.data_docs_dir(),
+        ),
+    )
+    timed(
+        times,
+        "audit",
+        lambda: record_audit(
+            engine,
+            load_id=load_id,
+            status=audit.status,
+            expectations=audit.expectations,
+            data_docs_path=audit.data_docs_path,
+        ),
+    )
+    timed(
+        times,
+        "load",
+        lambda: publish(engine, load_id=load_id, survey=survey, year=year, files=validated.files),
+    )
 
 
 def main() -> None:

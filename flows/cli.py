@@ -92,7 +92,7 @@ def _print_summary(summary: RunSummary) -> None:
         table.add_row(
             o.survey,
             str(o.year),
-            str(o.load_id),
+            "–" if o.load_id is None else str(o.load_id),
             str(len(o.files)),
             str(refused),
             str(o.total("rows_read")),
