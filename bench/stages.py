@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from flows.settings import Settings
 from schemas.catalogue import SURVEYS, default_catalogue
 from tasks.aggregate import aggregate
-from tasks.audit import audit_load
+from tasks.audit import AUDITED_STAGING, audit_load
 from tasks.fetch import fetch_survey_year
 from tasks.parse import parse_survey_year
 from tasks.validate import validate_survey_year
@@ -134,7 +134,7 @@ def load_survey(
         times,
         "audit",
         lambda: audit_load(
-            read_staged(engine, load_id),
+            read_staged(engine, load_id, AUDITED_STAGING),
             load_id=load_id,
             rows_loaded=int(answer_files["rows_loaded"].sum()),
             input_kommuner=sorted(set(validated.respondents["kommun_kod"])),

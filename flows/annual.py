@@ -21,7 +21,7 @@ from flows.runners import parallelism, task_runner
 from flows.settings import Settings
 from schemas.catalogue import SURVEYS, Catalogue, default_catalogue
 from tasks.aggregate import aggregate_task
-from tasks.audit import AuditOutcome, audit_task
+from tasks.audit import AUDITED_STAGING, AuditOutcome, audit_task
 from tasks.fetch import SourceError, fetch_task
 from tasks.load import (
     TRANSIENT_DB_ERRORS,
@@ -289,7 +289,7 @@ def audit_staged(
     """Run the audit suite on a load's staged rows and record its verdict with the load."""
     answer_files = files[files["kind"] == "answers"]
     audit = audit_task(
-        read_staged(engine, load_id),
+        read_staged(engine, load_id, AUDITED_STAGING),
         load_id=load_id,
         rows_loaded=int(answer_files["rows_loaded"].sum()),
         input_kommuner=input_kommuner,

@@ -26,6 +26,14 @@ PERCENT_COLUMNS: dict[str, tuple[str, ...]] = {
     "fct_response_counts": ("response_rate",),
 }
 MOVEMENT_KEYS = ["area_code", "verksamhet", "gender", "question_id"]
+# What the audit reads of a staged load: table → columns (None: all). Respondents are only
+# counted, and the raw answers are never needed.
+AUDITED_STAGING: dict[str, tuple[str, ...] | None] = {
+    "respondents": ("respondent_id",),
+    "fct_results": None,
+    "fct_answer_distribution": None,
+    "fct_response_counts": None,
+}
 
 
 @dataclass

@@ -21,6 +21,8 @@ from flows.annual import RunSummary, annual_run
 from flows.cli import app
 from schemas.catalogue import DEFAULT_REFERENCE_DIR
 from tasks.generate import generate_exports
+from tests.flows.test_rerun import reporting_views, view_rows
+from warehouse.db import create_warehouse_engine
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
 
@@ -238,3 +240,26 @@ def test_a_missing_source_is_one_line_and_keeps_what_was_published(
         f"fh 2024: {tmp_path / 'nowhere'}/fh/2024: no such folder",
     ]
     assert query(database, "select * from reporting.results order by all").equals(before)
+
+
+def test_postgresql_publishes_exactly_what_duckdb_does(
+    exports: Path, warehouse: Path, postgres_url: str
+) -> None:
+    """The same input through COPY into PostgreSQL gives every reporting view of DuckDB."""
+    for year in YEARS:
+        state = annual_run(
+            year=year, source=str(exports), warehouse=postgres_url, return_state=True
+        )
+        assert state.is_completed(), state.message
+    duckdb_engine = create_warehouse_engine(f"duckdb:///{warehouse}")
+    postgres_engine = create_warehouse_engine(postgres_url)
+    views = reporting_views(duckdb_engine)
+    assert views == reporting_views(postgres_engine)
+    for view in sorted(set(views) - {"load_history"}):
+        pd.testing.assert_frame_equal(
+            view_rows(postgres_engine, view),
+            view_rows(duckdb_engine, view),
+            check_dtype=False,
+            rtol=1e-9,
+            obj=f"reporting.{view}",
+        )
