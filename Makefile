@@ -39,5 +39,6 @@ lock: install  ## re-resolve requirements.lock from the pins in pyproject.toml
 clean:
 	rm -rf $(VENV) .prefect demo build *.egg-info
 
-bench: install  ## benchmarks (figures printed, never asserted): reading a 1 GB export in bounded memory
+bench: install  ## benchmarks, figures printed, never asserted (BENCH_ARGS=--quick: national only)
+	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 	$(BIN)/python -m bench.read_large_export --size-mb 1024
