@@ -13,7 +13,11 @@ from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+)
 from prefect_dask.task_runners import DaskTaskRunner
 from typer.testing import CliRunner
 
@@ -161,15 +165,17 @@ def test_a_run_publishes_its_summary_and_refused_files(exports: Path, tmp_path: 
         return_state=True,
     )
     assert state.is_completed()
+    run_id = state.state_details.flow_run_id
+    assert run_id is not None
     with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"run-summary-{YEAR}"]))
-        )
-        refused = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"refused-files-{YEAR}"]))
-        )
-        reports = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"report-{YEAR}"]))
+        artifacts, refused, reports = (
+            client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    key=ArtifactFilterKey(any_=[key]),
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]),
+                )
+            )
+            for key in (f"run-summary-{YEAR}", f"refused-files-{YEAR}", f"report-{YEAR}")
         )
     summary = str(artifacts[0].data)
     for part in (
