@@ -63,6 +63,23 @@ def print_changes(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame
         )
 
 
+def timed_rerun(year: int, reason: str, source: Path, warehouse: str) -> None:
+    """Re-run IFO of ``year`` and print how it ended and how long it took."""
+    started = time.perf_counter()
+    state = rerun(
+        survey="ifo",
+        year=year,
+        reason=reason,
+        requested_by="benchmark",
+        source=str(source),
+        warehouse=warehouse,
+        return_state=True,
+    )
+    print(
+        f"re-run ifo {year} ({reason}): {state.type.value} in {time.perf_counter() - started:.1f} s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -91,29 +108,9 @@ def main() -> None:
         corrected.write_bytes(b"".join(lines[:-1]))
         print(f"corrected: ifo/{year}/{corrected.name} (its last questionnaire withdrawn)")
         before = snapshot(engine, year)
-        started = time.perf_counter()
-        state = rerun(
-            survey="ifo",
-            year=year,
-            reason="corrected file from the supplier",
-            requested_by="benchmark",
-            source=str(source),
-            warehouse=warehouse,
-            return_state=True,
-        )
-        print(f"re-run ifo {year}: {state.type.value} in {time.perf_counter() - started:.1f} s")
+        timed_rerun(year, "corrected file from the supplier", source, warehouse)
         print_changes(before, snapshot(engine, year))
-        started = time.perf_counter()
-        state = rerun(
-            survey="ifo",
-            year=year,
-            reason="nothing changed",
-            requested_by="benchmark",
-            source=str(source),
-            warehouse=warehouse,
-            return_state=True,
-        )
-        print(f"unchanged re-run: {state.type.value} in {time.perf_counter() - started:.1f} s")
+        timed_rerun(year, "nothing changed", source, warehouse)
         with engine.connect() as conn:
             requests = pd.read_sql(
                 text(

@@ -68,6 +68,21 @@ class SurveyYearOutcome:
     def total(self, column: str) -> int:
         return int(self.files[column].sum()) if len(self.files) else 0
 
+    def summary_row(self) -> dict[str, str]:
+        """The outcome in one line of the run's summary (the CLI's table, the UI's artifact)."""
+        return {
+            "survey": self.survey,
+            "year": str(self.year),
+            "load": "–" if self.load_id is None else str(self.load_id),
+            "files": str(len(self.files)),
+            "refused": str(len(self.refused)),
+            "rows read": str(self.total("rows_read")),
+            "loaded": str(self.total("rows_loaded")),
+            "quarantined": str(self.total("rows_quarantined")),
+            "suppressed cells": str(self.suppressed_cells),
+            "status": "ok" if self.ok else "failed",
+        }
+
 
 @dataclass
 class RunSummary:

@@ -24,33 +24,8 @@ def summary_markdown(summary: RunSummary) -> str:
     parts = [
         "# brukardata run",
         _table(
-            [
-                "survey",
-                "year",
-                "load",
-                "files",
-                "refused",
-                "rows read",
-                "loaded",
-                "quarantined",
-                "suppressed cells",
-                "status",
-            ],
-            [
-                [
-                    o.survey,
-                    o.year,
-                    o.load_id,
-                    len(o.files),
-                    len(o.refused),
-                    o.total("rows_read"),
-                    o.total("rows_loaded"),
-                    o.total("rows_quarantined"),
-                    o.suppressed_cells,
-                    "ok" if o.ok else "failed",
-                ]
-                for o in outcomes
-            ],
+            list(outcomes[0].summary_row()) if outcomes else [],
+            [list(o.summary_row().values()) for o in outcomes],
         ),
     ]
     reasons = [

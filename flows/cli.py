@@ -76,29 +76,11 @@ def _run_annual(year: int, source: str, surveys: list[str] | None, warehouse: st
 
 def _print_summary(summary: RunSummary) -> None:
     table = Table(title="brukardata run", show_lines=False)
-    for column in (
-        "survey",
-        "year",
-        "load",
-        "files",
-        "refused",
-        "rows read",
-        "loaded",
-        "quarantined",
-    ):
-        table.add_column(column, justify="right" if column not in ("survey",) else "left")
-    for o in summary.outcomes:
-        refused = int((o.files["status"] == "refused").sum()) if len(o.files) else 0
-        table.add_row(
-            o.survey,
-            str(o.year),
-            "–" if o.load_id is None else str(o.load_id),
-            str(len(o.files)),
-            str(refused),
-            str(o.total("rows_read")),
-            str(o.total("rows_loaded")),
-            str(o.total("rows_quarantined")),
-        )
+    rows = [o.summary_row() for o in summary.outcomes]
+    for column in rows[0] if rows else []:
+        table.add_column(column, justify="left" if column in ("survey", "status") else "right")
+    for row in rows:
+        table.add_row(*row.values())
     console.print(table)
     for o in summary.outcomes:
         for line in o.headline:
