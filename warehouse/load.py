@@ -20,7 +20,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Table, and_, delete, exists, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    Table,
+    and_,
+    delete,
+    exists,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from schemas.catalogue import Catalogue
 from warehouse import tables
@@ -332,8 +344,29 @@ def read_staged(
             chosen = [c for c in staged.columns if c.name != "load_id"]
             if columns is not None:
                 chosen = [c for c in chosen if c.name in columns]
-            frames[name] = pd.read_sql(select(*chosen).where(staged.c.load_id == load_id), conn)
+            frames[name] = read_frame(conn, select(*chosen).where(staged.c.load_id == load_id))
     return frames
+
+
+def read_frame(conn: Connection, query: Select[Any]) -> pd.DataFrame:
+    """The rows of ``query`` as a DataFrame, read by the database driver itself.
+
+    The read counterpart of ``bulk_insert``: SQLAlchemy's row-by-row result handling costs
+    seconds per million rows, so DuckDB hands its result over columnar and PostgreSQL's rows
+    go straight from psycopg into the frame. Elsewhere it is ``pandas.read_sql``.
+    """
+    if conn.dialect.name not in ("duckdb", "postgresql"):
+        return pd.read_sql(query, conn)
+    compiled = query.compile(dialect=conn.dialect)
+    params = compiled.construct_params()
+    driver: Any = conn.connection.driver_connection
+    if conn.dialect.name == "duckdb":
+        ordered = [params[name] for name in compiled.positiontup or []]
+        return driver.execute(str(compiled), ordered).df()  # type: ignore[no-any-return]
+    with driver.cursor() as cursor:
+        cursor.execute(str(compiled), params)
+        columns = [column.name for column in cursor.description]
+        return pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
 
 
 def record_audit(
@@ -480,11 +513,11 @@ def load_history(engine: Engine, limit: int = 20) -> pd.DataFrame:
 def published_results(engine: Engine, survey: str, year: int) -> pd.DataFrame:
     """The published results of one (survey, year): the baseline an audit compares with."""
     with engine.connect() as conn:
-        return pd.read_sql(
+        return read_frame(
+            conn,
             select(tables.fct_results).where(
                 tables.fct_results.c.survey == survey, tables.fct_results.c.year == year
             ),
-            conn,
         )
 
 
@@ -513,11 +546,11 @@ def published_raw(engine: Engine, survey: str, year: int) -> dict[str, pd.DataFr
     partition = {"survey", "year", "load_id"}
     with engine.connect() as conn:
         return {
-            table.name: pd.read_sql(
+            table.name: read_frame(
+                conn,
                 select(*[c for c in table.columns if c.name not in partition]).where(
                     table.c.survey == survey, table.c.year == year
                 ),
-                conn,
             )
             for table in (*RAW_TABLES, tables.answers)
         }
