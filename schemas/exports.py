@@ -9,6 +9,8 @@ not be normalised keeps its original text and fails here with that text as the e
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 import pandera.pandas as pa
 
@@ -27,18 +29,41 @@ NOT_ASKED = "answer to a question the enkät does not ask"
 FRAME_RULE_COLUMN: dict[str, str] = {DUPLICATE_SVAR_ID: "svar_id", NO_ANSWER: "answers"}
 
 
-def _not_duplicated(frame: pd.DataFrame) -> pd.Series:
-    """Every row sharing a svar_id within a kommun fails: nobody can tell which one is right."""
-    return ~frame.duplicated(["kommun_kod", "svar_id"], keep=False) | frame["svar_id"].eq("")
+def svar_keys(frame: pd.DataFrame) -> pd.Series:
+    """Each row's (kommun_kod, svar_id) as one text, the key a svar_id is unique under."""
+    return frame["kommun_kod"] + "\x1f" + frame["svar_id"]
+
+
+def shared_svar_keys(frames: Iterable[pd.DataFrame]) -> pd.Index:
+    """The ``svar_keys`` that more than one row of all ``frames`` (a survey-year) carries."""
+    keys = pd.concat(
+        [pd.Series(dtype="str"), *(svar_keys(frame[frame["svar_id"] != ""]) for frame in frames)]
+    )
+    shared: pd.Index = pd.Index(keys[keys.duplicated()].drop_duplicates(), dtype="str")
+    return shared
 
 
 def respondent_schema(
-    survey: str, year: int, catalogue: Catalogue, question_columns: list[str]
+    survey: str,
+    year: int,
+    catalogue: Catalogue,
+    question_columns: list[str],
+    shared_keys: pd.Index | None = None,
 ) -> pa.DataFrameSchema:
-    """Rules for every row of a survey-year, whatever enkät it answers."""
+    """Rules for every row of a survey-year, whatever enkät it answers.
+
+    ``shared_keys`` are the ``shared_svar_keys`` of the whole survey-year, so that a part of it
+    (one file, one chunk) is judged as the whole would be; None: the rows validated are the
+    whole survey-year.
+    """
 
     def has_an_answer(frame: pd.DataFrame) -> pd.Series:
         return ~frame[question_columns].isin([""]).all(axis=1)
+
+    def not_duplicated(frame: pd.DataFrame) -> pd.Series:
+        """Every row sharing a svar_id within a kommun fails: nobody can tell which is right."""
+        shared = shared_svar_keys([frame]) if shared_keys is None else shared_keys
+        return ~svar_keys(frame).isin(shared) | frame["svar_id"].eq("")
 
     return pa.DataFrameSchema(
         {
@@ -52,7 +77,7 @@ def respondent_schema(
             "kon": pa.Column(str, pa.Check.isin(["K", "M", "X"], error=UNKNOWN_GENDER)),
         },
         checks=[
-            pa.Check(_not_duplicated, error=DUPLICATE_SVAR_ID),
+            pa.Check(not_duplicated, error=DUPLICATE_SVAR_ID),
             pa.Check(has_an_answer, error=NO_ANSWER),
         ],
         name=f"{survey} {year} respondents",

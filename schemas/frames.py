@@ -36,7 +36,7 @@ class Answers(pa.DataFrameModel):
     """One row per answered question of an accepted questionnaire (blank cells have no row)."""
 
     respondent_id: Series[int] = pa.Field(ge=0)
-    question_id: Series[str]
+    question_id: Series[pd.CategoricalDtype]  # a handful of questions over millions of rows
     answer_code: Series[int]
 
     class Config:

@@ -145,9 +145,10 @@ def _answer_counts(
                 "answer_code": answers["answer_code"].array,
             }
         )
-        .groupby(["stratum", "question_id", "answer_code"], sort=False)
+        .groupby(["stratum", "question_id", "answer_code"], sort=False, observed=True)
         .size()
         .reset_index(name="n")
+        .astype({"question_id": "str"})  # categorical in the answers, text in every figure
     )
     options = pd.MultiIndex.from_frame(catalogue.roles[["question_id", "answer_code"]])
     given = pd.MultiIndex.from_frame(counts[["question_id", "answer_code"]])

@@ -8,8 +8,12 @@ Each row read ends in exactly one place: ``respondents``/``answers`` (valid) or 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pandera.pandas as pa
 from prefect import task
@@ -17,7 +21,12 @@ from prefect.cache_policies import NO_CACHE
 
 from schemas.catalogue import Catalogue
 from schemas.codebook import Codebook
-from schemas.exports import FRAME_RULE_COLUMN, questionnaire_schema, respondent_schema
+from schemas.exports import (
+    FRAME_RULE_COLUMN,
+    questionnaire_schema,
+    respondent_schema,
+    shared_svar_keys,
+)
 from schemas.frames import Answers, FileReport, Quarantine, Respondents
 from tasks.fetch import DISTRIBUTED_FILE, RawFile
 from tasks.parse import ExportError, ParsedExport, ParsedSurveyYear
@@ -62,20 +71,29 @@ class ValidatedSurveyYear:
         ]
 
 
-def _translate(
-    cells: pd.Series, lookup: dict[str, str], *, whole_numbers: bool = False
-) -> pd.Series:
-    """The code each cell spells in ``lookup`` (compared as codebook spellings are), else NaN.
-
-    Each distinct spelling is looked up once: a column of a million answers holds a handful.
-    ``whole_numbers`` reads "2.0", as spreadsheets store integers, as "2".
-    """
+def _by_distinct(cells: pd.Series, interpret: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``interpret`` applied once to each distinct cell, spread back over the rows: a column
+    of a million answers holds a handful of spellings."""
     positions, distinct = pd.factorize(cells)
-    keys = pd.Series(distinct, dtype=str).str.split().str.join(" ").str.casefold()
+    return _spread(interpret(pd.Series(distinct, dtype="str")), positions, cells.index)
+
+
+def _spread(values: pd.Series, positions: npt.NDArray[np.intp], index: pd.Index) -> pd.Series:
+    """Text ``values`` taken at ``positions`` (-1: missing), as a column with ``index``."""
+    taken = values.astype("str").array.take(positions, allow_fill=True)
+    return pd.Series(taken, index=index)
+
+
+def _coded(
+    distinct: pd.Series, lookup: dict[str, str], *, whole_numbers: bool = False
+) -> pd.Series:
+    """The code each text spells in ``lookup`` (compared as codebook spellings are), else the
+    text itself, stripped, for validation to report. ``whole_numbers`` reads "2.0", as
+    spreadsheets store integers, as "2"."""
+    keys = distinct.str.split().str.join(" ").str.casefold()
     if whole_numbers:
         keys = keys.str.replace(_WHOLE_NUMBER, r"\1", regex=True)
-    codes = keys.map(lookup).to_numpy(dtype=object)
-    return pd.Series(codes[positions], index=cells.index, dtype=str)
+    return keys.map(lookup).fillna(distinct.str.strip())
 
 
 def normalise(parsed: ParsedExport, survey: str, catalogue: Catalogue) -> tuple[pd.DataFrame, int]:
@@ -89,34 +107,52 @@ def normalise_frame(
     """``normalise`` for a frame read by ``book``, e.g. one chunk of a large file.
 
     The codebook that read the file says which names and labels stand for which code. Anything
-    that cannot be interpreted keeps its original text, so validation reports it.
+    that cannot be interpreted keeps its original text (stripped), so validation reports it.
     """
-    frame = parsed_frame.copy()
-    text_columns = [c for c in frame.columns if c != "row_number"]
-    frame[text_columns] = frame[text_columns].apply(lambda column: column.str.strip())
-    kommun = frame["kommun_kod"].str.replace(_WHOLE_NUMBER, r"\1", regex=True)
-    lost_zero = kommun.str.fullmatch(r"\d{3}")
-    kommun = kommun.where(~lost_zero, "0" + kommun)
-    named = _translate(kommun, book.value_lookup("kommun_kod", survey, catalogue))
-    frame["kommun_kod"] = named.fillna(kommun)
-    verksamhet = _translate(frame["verksamhet"], book.value_lookup("verksamhet", survey, catalogue))
-    frame["verksamhet"] = verksamhet.fillna(frame["verksamhet"].str.upper())
-    frame["kon"] = _translate(frame["kon"], book.gender_lookup).fillna(frame["kon"])
+    kommun_lookup = book.value_lookup("kommun_kod", survey, catalogue)
+    verksamhet_lookup = book.value_lookup("verksamhet", survey, catalogue)
+
+    def unpadded(distinct: pd.Series) -> pd.Series:
+        """Codes written as numbers, which lost their leading zero (114 for 0114)."""
+        number = distinct.str.strip().str.replace(_WHOLE_NUMBER, r"\1", regex=True)
+        return number.str.fullmatch(r"\d{3}")
+
+    def kommun(distinct: pd.Series) -> pd.Series:
+        number = distinct.str.strip().str.replace(_WHOLE_NUMBER, r"\1", regex=True)
+        number = number.where(~unpadded(distinct), "0" + number)
+        return _coded(number, kommun_lookup)
+
+    frame = parsed_frame.copy(deep=False)
+    coded = {"kommun_kod", "verksamhet", "kon", *catalogue.scale_of}
+    for column in frame.columns.drop(["row_number", "source_file"]):
+        if column not in coded:
+            frame[column] = frame[column].str.strip()
+    positions, distinct = pd.factorize(frame["kommun_kod"])
+    distinct_codes = pd.Series(distinct, dtype="str")
+    frame["kommun_kod"] = _spread(kommun(distinct_codes), positions, frame.index)
+    padded = int(unpadded(distinct_codes).to_numpy(dtype=bool)[positions].sum())
+    frame["verksamhet"] = _by_distinct(
+        frame["verksamhet"], lambda d: _coded(d, verksamhet_lookup).str.upper()
+    )
+    frame["kon"] = _by_distinct(frame["kon"], lambda d: _coded(d, book.gender_lookup))
     if "enhet_id" not in frame.columns:
         frame["enhet_id"] = ""
     for question in [c for c in frame.columns if c in catalogue.scale_of]:
         lookup = book.answer_lookup(question, catalogue)
-        frame[question] = _translate(frame[question], lookup, whole_numbers=True).fillna(
-            frame[question]
-        )
-    return frame, int(lost_zero.sum())
+        frame[question] = _by_distinct(frame[question], partial(_answer_codes, lookup=lookup))
+    return frame, padded
+
+
+def _answer_codes(distinct: pd.Series, lookup: dict[str, str]) -> pd.Series:
+    return _coded(distinct, lookup, whole_numbers=True)
 
 
 def _require_asked_columns(
     frame: pd.DataFrame, source_file: str, survey: str, year: int, catalogue: Catalogue
 ) -> None:
     """Every question a file's enkäter ask needs its column: a missing one is not 'unanswered'."""
-    for verksamhet in sorted(set(frame["verksamhet"]) & set(catalogue.enkater(survey, year))):
+    present = set(frame["verksamhet"].unique())
+    for verksamhet in sorted(present & set(catalogue.enkater(survey, year))):
         missing = [
             q for q in catalogue.questions_asked(survey, verksamhet, year) if q not in frame.columns
         ]
@@ -128,26 +164,52 @@ def _require_asked_columns(
             )
 
 
-def _failures(
-    frame: pd.DataFrame, survey: str, year: int, catalogue: Catalogue, question_columns: list[str]
-) -> pd.DataFrame:
+@dataclass(frozen=True)
+class _Rules:
+    """A survey-year's schemas, built once and applied to each of its files."""
+
+    respondent: pa.DataFrameSchema
+    questionnaires: dict[str, pa.DataFrameSchema]  # by verksamhet (enkät)
+    question_columns: list[str]
+    lan_of: pd.Series  # kommun_kod → lan_kod
+
+    @classmethod
+    def of(
+        cls,
+        survey: str,
+        year: int,
+        catalogue: Catalogue,
+        question_columns: list[str],
+        shared_keys: pd.Index,
+    ) -> _Rules:
+        return cls(
+            respondent=respondent_schema(survey, year, catalogue, question_columns, shared_keys),
+            questionnaires={
+                verksamhet: questionnaire_schema(
+                    survey, verksamhet, year, catalogue, question_columns
+                )
+                for verksamhet in catalogue.enkater(survey, year)
+            },
+            question_columns=question_columns,
+            lan_of=pd.Series(catalogue.lan_of, dtype="str"),
+        )
+
+
+def _failures(frame: pd.DataFrame, rules: _Rules) -> pd.DataFrame:
     """Every broken rule as (index, column, rule, value); empty when every row is valid."""
     cases: list[pd.DataFrame] = []
 
     def collect(schema: pa.DataFrameSchema, data: pd.DataFrame) -> None:
         try:
-            schema.validate(data, lazy=True)
+            schema.validate(data, lazy=True, inplace=True)  # checks only: nothing to copy
         except pa.errors.SchemaErrors as err:
             cases.append(err.failure_cases)
 
-    collect(respondent_schema(survey, year, catalogue, question_columns), frame)
-    for verksamhet in catalogue.enkater(survey, year):
+    collect(rules.respondent, frame)
+    for verksamhet, schema in rules.questionnaires.items():
         rows = frame[frame["verksamhet"] == verksamhet]
         if len(rows):
-            collect(
-                questionnaire_schema(survey, verksamhet, year, catalogue, question_columns),
-                rows[question_columns],
-            )
+            collect(schema, rows[rules.question_columns])
     if not cases:
         return pd.DataFrame(columns=["index", "column", "rule", "value"])
     failures = pd.concat(cases, ignore_index=True)
@@ -180,7 +242,7 @@ _QUARANTINE_DTYPES = {c: int if c == "row_number" else str for c in Quarantine.t
 
 def _quarantine(originals: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame:
     reasons = _reason_text(failures)
-    rows = originals.loc[reasons.index]
+    rows = originals.loc[reasons.index].fillna("")
     cells = rows.drop(columns=["source_file", "row_number"])
     quarantine = pd.DataFrame(
         {
@@ -198,29 +260,53 @@ def _quarantine(originals: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame
 
 
 def _respondents_and_answers(
-    valid: pd.DataFrame, survey: str, question_columns: list[str], catalogue: Catalogue
+    valid: pd.DataFrame, survey: str, rules: _Rules, first_id: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Valid rows as respondents (numbered from ``first_id``) and their non-blank answers.
+
+    Each question column holds a handful of distinct codes, so each is factorized once and the
+    long answers are assembled from integer arrays, ordered by respondent and question.
+    """
     valid = valid.reset_index(drop=True)
+    ids = np.arange(first_id, first_id + len(valid), dtype="int64")
     respondents = pd.DataFrame(
         {
-            "respondent_id": range(len(valid)),
+            "respondent_id": ids,
             "source_file": valid["source_file"],
-            "row_number": valid["row_number"].astype(int),
+            "row_number": valid["row_number"].astype("int64"),
             "kommun_kod": valid["kommun_kod"],
-            "lan_kod": valid["kommun_kod"].map(catalogue.lan_of),
+            "lan_kod": valid["kommun_kod"].map(rules.lan_of),
             "verksamhet": valid["verksamhet"],
             "enhet_id": valid["enhet_id"] if survey == "fh" else "",
             "svar_id": valid["svar_id"],
             "kon": valid["kon"],
         }
     )
-    long = valid[question_columns].rename_axis("respondent_id").reset_index()
-    long = long.melt(id_vars="respondent_id", var_name="question_id", value_name="answer_code")
-    long = long[long["answer_code"] != ""]
-    answers = long.astype({"answer_code": int}).sort_values(
-        ["respondent_id", "question_id"], ignore_index=True
+    questions = sorted(rules.question_columns)
+    respondent_parts: list[npt.NDArray[np.int64]] = []
+    question_parts: list[npt.NDArray[np.int16]] = []
+    answer_parts: list[npt.NDArray[np.int64]] = []
+    for position, question in enumerate(questions):
+        codes, distinct = pd.factorize(valid[question])
+        answer_of_code = np.array([int(code) if code else -1 for code in distinct], dtype="int64")
+        answer = answer_of_code[codes]
+        given = answer >= 0
+        respondent_parts.append(ids[given])
+        question_parts.append(np.full(int(given.sum()), position, dtype="int16"))
+        answer_parts.append(answer[given])
+    respondent_id = np.concatenate([np.empty(0, "int64"), *respondent_parts])
+    question_position = np.concatenate([np.empty(0, "int16"), *question_parts])
+    order = np.lexsort((question_position, respondent_id))
+    answers = pd.DataFrame(
+        {
+            "respondent_id": respondent_id[order],
+            "question_id": pd.Categorical.from_codes(
+                question_position[order], categories=pd.Index(questions, dtype="str")
+            ),
+            "answer_code": np.concatenate([np.empty(0, "int64"), *answer_parts])[order],
+        }
     )
-    return Respondents.validate(respondents), Answers.validate(answers)
+    return respondents, answers
 
 
 def _file_report(
@@ -241,6 +327,56 @@ def _file_report(
         "status": "refused" if error else "loaded",
         "error": error,
     }
+
+
+@dataclass(frozen=True)
+class _CheckedPart:
+    """The outcome of checking one file (or chunk) of a survey-year."""
+
+    respondents: pd.DataFrame
+    answers: pd.DataFrame
+    quarantine: pd.DataFrame
+    problems: pd.DataFrame
+
+
+def _check_part(
+    original: pd.DataFrame, frame: pd.DataFrame, survey: str, rules: _Rules, first_id: int
+) -> _CheckedPart:
+    """Check the normalised ``frame`` of one part read as ``original``; its valid rows become
+    respondents numbered from ``first_id``, the others quarantine with their original cells."""
+    questions = rules.question_columns
+    frame = frame.assign(**{q: "" for q in questions if q not in frame.columns})
+    failures = _failures(frame, rules)
+    quarantine = _quarantine(original, failures)
+    problems = frame.loc[failures["index"], ["source_file", "row_number"]].reset_index(drop=True)
+    problems = pd.concat(
+        [problems, failures[["column", "rule", "value"]].reset_index(drop=True)], axis=1
+    ).astype({"row_number": int, "column": str, "rule": str, "value": str})
+    valid = frame.drop(index=pd.Index(failures["index"].unique()))
+    respondents, answers = _respondents_and_answers(valid, survey, rules, first_id)
+    return _CheckedPart(respondents, answers, quarantine, problems)
+
+
+BATCH_ROWS = 200_000  # rows checked together: few schema passes, no copy of the whole year
+
+
+def _batches(
+    parts: list[tuple[pd.DataFrame, pd.DataFrame]],
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """(original, normalised) frames of consecutive files joined into batches of about
+    ``BATCH_ROWS`` rows; a year without a readable file is one empty batch."""
+
+    def joined(batch: list[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, ...]:
+        return tuple(pd.concat(frames, ignore_index=True) for frames in zip(*batch, strict=True))
+
+    batch: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+    for part in parts:
+        batch.append(part)
+        if sum(len(frame) for _, frame in batch) >= BATCH_ROWS:
+            yield joined(batch)  # type: ignore[misc]
+            batch = []
+    if batch or not parts:
+        yield joined(batch or [(_EMPTY_EXPORT, _EMPTY_EXPORT)])  # type: ignore[misc]
 
 
 def validate_survey_year(
@@ -266,19 +402,18 @@ def validate_survey_year(
         for q in catalogue.survey_questions(survey)
         if any(q in frame.columns for _, frame, _ in accepted)
     ]
-    combined = pd.concat([_EMPTY_EXPORT, *(frame for _, frame, _ in accepted)], ignore_index=True)
-    combined[question_columns] = combined[question_columns].fillna("")
-    originals = pd.concat(
-        [_EMPTY_EXPORT, *(export.frame for export, _, _ in accepted)], ignore_index=True
-    )
-    failures = _failures(combined, survey, year, catalogue, question_columns)
-    quarantine = _quarantine(originals.fillna(""), failures)
-    problems = combined.loc[failures["index"], ["source_file", "row_number"]].reset_index(drop=True)
-    problems = pd.concat(
-        [problems, failures[["column", "rule", "value"]].reset_index(drop=True)], axis=1
-    ).astype({"row_number": int, "column": str, "rule": str, "value": str})
-    valid = combined.drop(index=pd.Index(failures["index"].unique()))
-    respondents, answers = _respondents_and_answers(valid, survey, question_columns, catalogue)
+    shared_keys = shared_svar_keys(frame for _, frame, _ in accepted)
+    rules = _Rules.of(survey, year, catalogue, question_columns, shared_keys)
+    parts: list[_CheckedPart] = []
+    first_id = 0
+    for original, frame in _batches([(export.frame, frame) for export, frame, _ in accepted]):
+        part = _check_part(original, frame, survey, rules, first_id)
+        first_id += len(part.respondents)
+        parts.append(part)
+    respondents = Respondents.validate(pd.concat([p.respondents for p in parts], ignore_index=True))
+    answers = Answers.validate(pd.concat([p.answers for p in parts], ignore_index=True))
+    quarantine = pd.concat([p.quarantine for p in parts], ignore_index=True)
+    problems = pd.concat([p.problems for p in parts], ignore_index=True)
 
     quarantined_per_file = quarantine["source_file"].value_counts()
     for export, frame, padded in accepted:

@@ -19,7 +19,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import (
     Connection,
     Engine,
@@ -47,25 +49,29 @@ LOAD_HISTORY = text(
 )
 
 
-def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
+def bulk_insert(
+    conn: Connection, table: Table, frame: pd.DataFrame, constants: Mapping[str, Any] | None = None
+) -> None:
     """Insert every row of ``frame`` into ``table`` inside the caller's transaction.
 
     The frame's columns name the table's columns; a column the table lacks is an error, not a
-    silent drop. Missing values (NaN, None, pd.NA) become SQL NULL. On DuckDB the frame
-    is scanned in place (hundreds of times faster than row-wise inserts); elsewhere rows go
-    through one executemany.
+    silent drop. ``constants`` are further columns with one value for every row (a load's
+    partition), never materialised per row. Missing values (NaN, None, pd.NA) become SQL NULL.
+    On DuckDB the frame is scanned in place (hundreds of times faster than row-wise inserts);
+    on PostgreSQL rows are streamed with COPY; elsewhere they go through one executemany.
     """
+    constants = dict(constants or {})
     unknown = sorted(set(frame.columns) - set(table.columns.keys()))
     if unknown:
         raise ValueError(f"{table.fullname} has no column {', '.join(map(str, unknown))}")
     if frame.empty:
         return
     if conn.dialect.name == "duckdb":
-        _insert_scanned_frame(conn, table, frame)
+        _insert_scanned_frame(conn, table, frame, constants)
     elif conn.dialect.name == "postgresql":
-        _copy_frame(conn, table, frame)
+        _copy_frame(conn, table, frame.assign(**constants))
     else:
-        conn.execute(insert(table), _records(frame))
+        conn.execute(insert(table), _records(frame.assign(**constants)))
 
 
 def _copy_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
@@ -81,7 +87,9 @@ def _copy_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
             copy.write_row(row)
 
 
-def _insert_scanned_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
+def _insert_scanned_frame(
+    conn: Connection, table: Table, frame: pd.DataFrame, constants: Mapping[str, Any]
+) -> None:
     """DuckDB: register the frame on the transaction's own connection and INSERT … SELECT.
 
     The INSERT goes through SQLAlchemy, so its errors are SQLAlchemy's as on any dialect. The
@@ -89,11 +97,16 @@ def _insert_scanned_frame(conn: Connection, table: Table, frame: pd.DataFrame) -
     """
     quote = conn.dialect.identifier_preparer.quote
     target = conn.dialect.identifier_preparer.format_table(table)
-    columns = ", ".join(quote(str(column)) for column in frame.columns)
+    names = [*map(str, frame.columns), *constants]
+    scanned = [quote(str(column)) for column in frame.columns] + ["?"] * len(constants)
     view = f"bulk_insert_{table.schema}_{table.name}"
     duckdb_connection: Any = conn.connection.driver_connection
     duckdb_connection.register(view, frame)
-    conn.exec_driver_sql(f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {view}")
+    conn.exec_driver_sql(
+        f"INSERT INTO {target} ({', '.join(map(quote, names))}) "
+        f"SELECT {', '.join(scanned)} FROM {view}",
+        tuple(constants.values()),
+    )
     duckdb_connection.unregister(view)
 
 
@@ -321,13 +334,13 @@ def stage(
         tables.fct_answer_distribution: distribution,
         tables.fct_response_counts: response_counts,
     }
+    partition = {"survey": survey, "year": year, "load_id": load_id}
     with engine.begin() as conn:
         _running(conn, load_id, survey, year)
         _clear_staging(conn, [load_id])
         for published, frame in frames.items():
             if frame is not None:
-                tagged = frame.assign(survey=survey, year=year, load_id=load_id)
-                bulk_insert(conn, tables.STAGED[published], tagged)
+                bulk_insert(conn, tables.STAGED[published], frame, partition)
 
 
 def read_staged(
@@ -348,6 +361,12 @@ def read_staged(
     return frames
 
 
+# Arrow text as pandas' own text dtype, without a Python object per cell.
+_PANDAS_TEXT = dict.fromkeys(
+    [pa.string(), pa.large_string(), pa.string_view()], pd.StringDtype("pyarrow", na_value=np.nan)
+)
+
+
 def read_frame(conn: Connection, query: Select[Any]) -> pd.DataFrame:
     """The rows of ``query`` as a DataFrame, read by the database driver itself.
 
@@ -362,7 +381,8 @@ def read_frame(conn: Connection, query: Select[Any]) -> pd.DataFrame:
     driver: Any = conn.connection.driver_connection
     if conn.dialect.name == "duckdb":
         ordered = [params[name] for name in compiled.positiontup or []]
-        return driver.execute(str(compiled), ordered).df()  # type: ignore[no-any-return]
+        rows = driver.sql(str(compiled), params=ordered).to_arrow_table()
+        return rows.to_pandas(types_mapper=_PANDAS_TEXT.get)  # type: ignore[no-any-return]
     with driver.cursor() as cursor:
         cursor.execute(str(compiled), params)
         columns = [column.name for column in cursor.description]

@@ -54,7 +54,7 @@ def survey_frames(
     answers = pd.DataFrame(
         [(i, q, code) for i, p in enumerate(people) for q, code in p.answers.items()],
         columns=["respondent_id", "question_id", "answer_code"],
-    ).astype({"respondent_id": "int64", "question_id": "str", "answer_code": "int64"})
+    ).astype({"respondent_id": "int64", "question_id": "category", "answer_code": "int64"})
     return Respondents.validate(respondents), Answers.validate(answers)
 
 

@@ -137,7 +137,7 @@ def build_load(codes: list[int], kon: list[str]) -> Load:
     )
     answers = pd.DataFrame(
         {"respondent_id": ids, "question_id": [QUESTION] * n, "answer_code": codes}
-    )
+    ).astype({"question_id": "category"})
     quarantine = pd.DataFrame(
         {
             "source_file": [SOURCE_FILE],
