@@ -15,8 +15,11 @@ import argparse
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+from prefect import Flow
+from prefect.client.schemas.objects import State
 from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import Engine, text
 
@@ -30,6 +33,7 @@ FACT_TABLES = ("core.fct_results", "core.fct_answer_distribution", "core.fct_res
 
 
 def snapshot(engine: Engine, year: int) -> dict[str, pd.DataFrame]:
+    """Every IFO row of ``year`` in the raw and fact tables, to compare around a re-run."""
     with engine.connect() as conn:
         return {
             table: pd.read_sql(
@@ -42,6 +46,7 @@ def snapshot(engine: Engine, year: int) -> dict[str, pd.DataFrame]:
 
 
 def print_changes(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame]) -> None:
+    """What a re-run replaced: raw rows it wrote, fact rows it deleted and inserted by level."""
     for table in RAW_TABLES:
         newest = after[table]["load_id"].max()
         replaced = int((after[table]["load_id"] == newest).sum())
@@ -63,21 +68,50 @@ def print_changes(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame
         )
 
 
-def timed_rerun(year: int, reason: str, source: Path, warehouse: str) -> None:
-    """Re-run IFO of ``year`` and print how it ended and how long it took."""
+def timed_flow(label: str, flow: Flow[..., State[Any]], **parameters: Any) -> float:
+    """Run one flow, print how it ended and return its wall seconds (orchestration included,
+    as an operator waits for it)."""
     started = time.perf_counter()
-    state = rerun(
+    state: State[Any] = flow(**parameters, return_state=True)
+    seconds = time.perf_counter() - started
+    print(f"{label}: {state.type.value} in {seconds:.1f} s")
+    return seconds
+
+
+def timed_rerun(year: int, reason: str, source: Path, warehouse: str) -> float:
+    """Re-run IFO of ``year`` through the re-run flow; its wall seconds."""
+    return timed_flow(
+        f"re-run ifo {year} ({reason})",
+        rerun,
         survey="ifo",
         year=year,
         reason=reason,
         requested_by="benchmark",
         source=str(source),
         warehouse=warehouse,
-        return_state=True,
     )
-    print(
-        f"re-run ifo {year} ({reason}): {state.type.value} in {time.perf_counter() - started:.1f} s"
-    )
+
+
+def withdraw_last_questionnaire(source: Path, year: int) -> str:
+    """The correction a supplier sends: one kommun's IFO file of ``year`` without its last
+    questionnaire. Returns the file's name."""
+    corrected = sorted((source / "ifo" / str(year)).glob(f"ifo_{year}_[0-9]*.csv"))[0]
+    lines = corrected.read_bytes().rstrip(b"\r\n").splitlines(keepends=True)
+    corrected.write_bytes(b"".join(lines[:-1]))
+    return corrected.name
+
+
+def print_requests(engine: Engine) -> None:
+    """The re-run requests the warehouse recorded: what each found changed and replaced."""
+    with engine.connect() as conn:
+        requests = pd.read_sql(
+            text(
+                "SELECT requested_by, reason, outcome, load_id, changed_files, "
+                "replaced_kommuner, rows_replaced FROM audit.rerun_requests ORDER BY requested_at"
+            ),
+            conn,
+        )
+    print(requests.to_string(index=False))
 
 
 def main() -> None:
@@ -94,32 +128,21 @@ def main() -> None:
     year = max(args.years)
     with prefect_test_harness(server_startup_timeout=120):
         for each in args.years:
-            started = time.perf_counter()
-            state = annual_run(
-                source=str(source), year=each, warehouse=warehouse, return_state=True
-            )
-            print(
-                f"annual run {each} (both surveys): {state.type.value} in "
-                f"{time.perf_counter() - started:.1f} s"
+            timed_flow(
+                f"annual run {each} (both surveys)",
+                annual_run,
+                source=str(source),
+                year=each,
+                warehouse=warehouse,
             )
         engine = create_warehouse_engine(warehouse)
-        corrected = sorted((source / "ifo" / str(year)).glob(f"ifo_{year}_[0-9]*.csv"))[0]
-        lines = corrected.read_bytes().rstrip(b"\r\n").splitlines(keepends=True)
-        corrected.write_bytes(b"".join(lines[:-1]))
-        print(f"corrected: ifo/{year}/{corrected.name} (its last questionnaire withdrawn)")
+        name = withdraw_last_questionnaire(source, year)
+        print(f"corrected: ifo/{year}/{name} (its last questionnaire withdrawn)")
         before = snapshot(engine, year)
         timed_rerun(year, "corrected file from the supplier", source, warehouse)
         print_changes(before, snapshot(engine, year))
         timed_rerun(year, "nothing changed", source, warehouse)
-        with engine.connect() as conn:
-            requests = pd.read_sql(
-                text(
-                    "SELECT requested_by, reason, outcome, load_id, changed_files, "
-                    "replaced_kommuner, rows_replaced FROM audit.rerun_requests"
-                ),
-                conn,
-            )
-        print(requests.to_string(index=False))
+        print_requests(engine)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,17 @@ plain DuckDB floor and the pandas alternative, printed as a table (never asserte
 
     .venv/bin/python -m bench.run_all [--quick] [--work /tmp/brukardata-bench] [--repeats 3]
 
-``--quick`` runs national volume only. Data: ``bench.data`` (generator, fixed seed, CSV).
+Then, after the table, ``bench.ten_years``: BI queries on a 10-year national warehouse on DuckDB
+and (with ``BENCH_POSTGRES_URL``) PostgreSQL, and the re-run of one corrected kommun against the
+annual load of the newest year; both warehouses are built once and reused from ``--work``.
+
+``--quick`` runs national volume only: no 100× national, no 10-year warehouse (building it takes
+minutes). Data: ``bench.data`` (generator, fixed seed, CSV).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -27,6 +31,7 @@ from bench.bi_queries import time_queries
 from bench.data import generated, write_scaled
 from bench.floor import compare, duckdb_floor, pandas_alternative
 from bench.stages import STAGES
+from bench.ten_years import load_year, report
 
 YEAR = 2024
 BIG_RESPONDENTS = 4_000_000  # the issue's 100× national
@@ -39,12 +44,7 @@ def stage_runs(source: Path, work: Path, repeats: int) -> dict[str, float]:
         folder = work / f"stages-{source.name}-{repeat}"
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.stages", "--source", str(source), "--year", str(YEAR),
-             "--warehouse", f"duckdb:///{folder / 'w.duckdb'}"],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        runs.append(load_year(source, YEAR, f"duckdb:///{folder / 'w.duckdb'}", folder))
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
@@ -91,7 +91,9 @@ def main() -> None:
     parser.add_argument(
         "--work", type=Path, default=Path(tempfile.gettempdir()) / "brukardata-bench"
     )
-    parser.add_argument("--quick", action="store_true", help="national volume only")
+    parser.add_argument(
+        "--quick", action="store_true", help="national volume only, no 10-year warehouse"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-server", action="store_true", help="skip brukardata run timings")
     args = parser.parse_args()
@@ -136,6 +138,10 @@ def main() -> None:
         print("\nbrukardata run, national, both surveys (s, median):")
         for how, wall in end_to_end(args.work / "x1", args.work, args.repeats).items():
             print(f"  {how}: {wall:.1f}")
+    if args.quick:
+        print("\n10-year warehouse (BI queries, one-kommun re-run): skipped with --quick")
+    else:
+        report(args.work, args.repeats)
 
 
 if __name__ == "__main__":
