@@ -112,15 +112,16 @@ def normalise_frame(
     kommun_lookup = book.value_lookup("kommun_kod", survey, catalogue)
     verksamhet_lookup = book.value_lookup("verksamhet", survey, catalogue)
 
+    def as_number(distinct: pd.Series) -> pd.Series:
+        return distinct.str.strip().str.replace(_WHOLE_NUMBER, r"\1", regex=True)
+
     def unpadded(distinct: pd.Series) -> pd.Series:
         """Codes written as numbers, which lost their leading zero (114 for 0114)."""
-        number = distinct.str.strip().str.replace(_WHOLE_NUMBER, r"\1", regex=True)
-        return number.str.fullmatch(r"\d{3}")
+        return as_number(distinct).str.fullmatch(r"\d{3}")
 
     def kommun(distinct: pd.Series) -> pd.Series:
-        number = distinct.str.strip().str.replace(_WHOLE_NUMBER, r"\1", regex=True)
-        number = number.where(~unpadded(distinct), "0" + number)
-        return _coded(number, kommun_lookup)
+        number = as_number(distinct)
+        return _coded(number.where(~unpadded(distinct), "0" + number), kommun_lookup)
 
     frame = parsed_frame.copy(deep=False)
     coded = {"kommun_kod", "verksamhet", "kon", *catalogue.scale_of}
