@@ -21,7 +21,7 @@ from schemas.catalogue import SURVEYS, default_catalogue
 from tasks.fetch import fetch_survey_year
 from tasks.generate import generate_exports
 from tasks.parse import parse_export
-from tasks.validate import normalise
+from tasks.validate import normalise_frame
 
 SEED = 20240215
 KEYS = ["kommun_kod", "verksamhet", "enhet_id", "svar_id", "kon"]
@@ -43,9 +43,11 @@ def canonical_frames(source: Path, year: int) -> dict[str, pd.DataFrame]:
     frames: dict[str, pd.DataFrame] = {}
     for survey in SURVEYS:
         files = fetch_survey_year(str(source), survey, year)
+        parsed = [parse_export(raw, survey, year, catalogue) for raw in files.exports]
         parts = [
-            normalise(parse_export(raw, survey, year, catalogue), survey, catalogue)[0]
-            for raw in files.exports
+            normalise_frame(chunk, export.codebook, survey, catalogue)[0]
+            for export in parsed
+            for chunk in export.chunks()
         ]
         frame = pd.concat(parts, ignore_index=True).drop(columns=["source_file", "row_number"])
         questions = [c for c in frame.columns if c not in KEYS]

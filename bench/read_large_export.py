@@ -1,10 +1,14 @@
-"""Memory benchmark: read and check a large export in bounded memory (run by hand, not a test).
+"""Memory benchmark: a very large export through the real steps, in bounded memory (by hand
+or ``make bench``; figures printed, never asserted).
 
-Writes a CSV export of about ``--size-mb`` megabytes (valid rows of many municipalities), then
-reads it the way a large file is read — tasks.parse.iter_export_chunks, normalisation and the
-row rules chunk by chunk, only the (kommun_kod, svar_id) keys kept across chunks for the
-duplicate check — and prints the peak resident memory and the throughput. ``--whole`` reads
-the same file with parse_export instead, to compare with holding it whole.
+Writes a CSV export of about ``--size-mb`` megabytes (valid rows of every municipality) as a
+survey-year folder, then, each in a fresh process so that each peak is its own:
+
+- ``validate``: what ``brukardata validate`` does — fetch (the file is over the hold limit, so
+  it is streamed), parse, validate counting the valid rows, not keeping them;
+- ``run``: the run's first steps — fetch streaming the file to a landing area, parse, validate
+  keeping every valid row as respondents and answers (the input of aggregation);
+- ``whole`` (``--whole``, for comparison on a smaller file): the same with the file held whole.
 
     .venv/bin/python -m bench.read_large_export --size-mb 1024
 """
@@ -13,22 +17,24 @@ from __future__ import annotations
 
 import argparse
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
 from schemas.catalogue import Catalogue, default_catalogue
-from schemas.exports import respondent_schema
-from tasks.fetch import RawFile
-from tasks.parse import iter_export_chunks, parse_export
-from tasks.validate import normalise_frame
+from tasks.fetch import HOLD_UP_TO_BYTES, fetch_survey_year
+from tasks.parse import parse_survey_year
+from tasks.validate import validate_survey_year
 
 SURVEY, YEAR, ENKAT = "ifo", 2024, "EKB"
 BATCH_ROWS = 50_000
+MODES = ("validate", "run", "whole")
+MB = 1024 * 1024
 
 
 def peak_rss_mb() -> float:
@@ -60,65 +66,56 @@ def write_export(path: Path, size_mb: int, catalogue: Catalogue) -> int:
     return rows
 
 
-def read_in_chunks(path: Path, catalogue: Catalogue, rows_per_chunk: int) -> tuple[int, int]:
-    """Rows read and rows breaking a rule, keeping only the duplicate-check keys across chunks.
-
-    A key is the 64-bit hash of (kommun_kod, svar_id): 8 bytes a row whatever the text.
-    """
-    rows = broken = 0
-    keys: list[np.ndarray] = []
-    for book, chunk in iter_export_chunks(
-        str(path), SURVEY, YEAR, catalogue, rows_per_chunk=rows_per_chunk
-    ):
-        frame, _ = normalise_frame(chunk, book, SURVEY, catalogue)
-        questions = [c for c in frame.columns if c in catalogue.scale_of]
-        try:
-            respondent_schema(SURVEY, YEAR, catalogue, questions).validate(frame, lazy=True)
-        except pa.errors.SchemaErrors as err:
-            broken += int(err.failure_cases["index"].nunique())
-        keys.append(
-            pd.util.hash_pandas_object(frame[["kommun_kod", "svar_id"]], index=False).to_numpy()
-        )
-        rows += len(frame)
-    every_key = np.concatenate(keys)
-    every_key.sort()  # in place: equal keys become neighbours, with no hash table beside them
-    repeated = every_key[1:] == every_key[:-1]
-    in_a_pair = np.zeros(len(every_key), dtype=bool)
-    in_a_pair[1:] |= repeated
-    in_a_pair[:-1] |= repeated
-    return rows, broken + int(in_a_pair.sum())
+def measure(mode: str, source: Path, work: Path, hold_mb: float) -> str:
+    """One mode's line: rows, seconds, peak RSS (before reading, and at the end)."""
+    catalogue = default_catalogue()
+    before = peak_rss_mb()
+    started = time.perf_counter()
+    hold_up_to = 2**62 if mode == "whole" else int(hold_mb * MB)
+    landing = None if mode == "validate" else str(work / f"landing-{mode}")
+    files = fetch_survey_year(str(source), SURVEY, YEAR, landing=landing, hold_up_to=hold_up_to)
+    parsed = parse_survey_year(files, SURVEY, YEAR, catalogue)
+    validated = validate_survey_year(parsed, SURVEY, YEAR, catalogue, keep_rows=mode != "validate")
+    seconds = time.perf_counter() - started
+    report = validated.files.iloc[0]
+    size_mb = report["size_bytes"] / 1024 / 1024
+    return (
+        f"{mode:>8}: {size_mb:,.0f} MB, {report['rows_read']:,} rows "
+        f"({report['rows_quarantined']:,} quarantined; {len(validated.answers):,} answers kept) "
+        f"in {seconds:.1f} s = {size_mb / seconds:.1f} MB/s; peak RSS {peak_rss_mb():,.0f} MB "
+        f"(before reading {before:,.0f} MB)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024)
-    parser.add_argument("--rows-per-chunk", type=int, default=100_000)
-    parser.add_argument("--whole", action="store_true", help="read with parse_export instead")
-    parser.add_argument("--file", type=Path, help="reuse (or keep) the export at this path")
+    parser.add_argument("--whole", action="store_true", help="also read the file held whole")
+    parser.add_argument("--work", type=Path, help="reuse (or keep) the export under this folder")
+    parser.add_argument(
+        "--hold-mb", type=float, default=HOLD_UP_TO_BYTES / MB, help="the hold limit (MB)"
+    )
+    parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)  # one measurement
     arguments = parser.parse_args()
-    catalogue = default_catalogue()
     with tempfile.TemporaryDirectory() as scratch:
-        path = arguments.file or Path(scratch) / "large_export.csv"
+        work = arguments.work or Path(scratch)
+        source = work / f"source-{arguments.size_mb}mb"
+        if arguments.mode:
+            print(measure(arguments.mode, source, work, arguments.hold_mb), flush=True)
+            return
+        path = source / SURVEY / str(YEAR) / "large_export.csv"
         if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
             started = time.perf_counter()
-            written = write_export(path, arguments.size_mb, catalogue)
+            written = write_export(path, arguments.size_mb, default_catalogue())
             print(f"wrote {written:,} rows in {time.perf_counter() - started:.0f} s")
-        size_mb = path.stat().st_size / 1024 / 1024
-        before = peak_rss_mb()
-        started = time.perf_counter()
-        if arguments.whole:
-            parsed = parse_export(
-                RawFile(path.name, str(path), path.read_bytes()), SURVEY, YEAR, catalogue
-            )
-            rows, broken = len(parsed.frame), 0
-        else:
-            rows, broken = read_in_chunks(path, catalogue, arguments.rows_per_chunk)
-        seconds = time.perf_counter() - started
-        print(
-            f"{'whole file' if arguments.whole else 'chunked'}: {size_mb:,.0f} MB, {rows:,} rows "
-            f"({broken:,} breaking a rule) in {seconds:.1f} s = {size_mb / seconds:.1f} MB/s; "
-            f"peak RSS {peak_rss_mb():,.0f} MB (before reading {before:,.0f} MB)"
-        )
+        for mode in MODES if arguments.whole else MODES[:2]:
+            subprocess.run(
+                [sys.executable, "-m", "bench.read_large_export", "--size-mb",
+                 str(arguments.size_mb), "--work", str(work), "--hold-mb",
+                 str(arguments.hold_mb), "--mode", mode],
+                check=True,
+            )  # fmt: skip
 
 
 if __name__ == "__main__":

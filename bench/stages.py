@@ -76,7 +76,7 @@ def load_survey(
         times,
         "fetch+parse",
         lambda: parse_survey_year(
-            fetch_survey_year(source, survey, year, landing=settings.landing_root()),
+            fetch_survey_year(source, survey, year, settings.landing_root(), settings.hold_up_to),
             survey,
             year,
             catalogue,

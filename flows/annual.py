@@ -42,7 +42,7 @@ from warehouse.load import (
     read_staged,
     record_audit,
 )
-from warehouse.locks import LoadLockTimeoutError, load_lock
+from warehouse.locks import LoadLockTimeoutError, load_lock, preparation_lock
 
 
 @dataclass
@@ -202,7 +202,9 @@ def _ingest_locked(
         return load_id
 
     try:
-        fetched = fetch_task(source, survey, year, landing=settings.landing_root())
+        fetched = fetch_task(
+            source, survey, year, landing=settings.landing_root(), hold_up_to=settings.hold_up_to
+        )
     except Exception as err:
         error = str(err) if isinstance(err, SourceError) else unreachable("source", source, err)
         load_id = failed(error, None)
@@ -342,7 +344,8 @@ def open_warehouse(warehouse: str | None, source: str | None) -> tuple[Settings,
     if source is None:
         raise ValueError("no source: pass source or set BRUKARDATA_SOURCE")
     catalogue = default_catalogue()
-    prepare_warehouse_task(create_warehouse_engine(settings.warehouse), catalogue)
+    with preparation_lock(settings.warehouse, settings.load_lock_timeout):
+        prepare_warehouse_task(create_warehouse_engine(settings.warehouse), catalogue)
     return settings, source, catalogue
 
 

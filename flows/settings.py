@@ -10,10 +10,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import make_url
 
 from schemas.catalogue import default_catalogue
+from tasks.fetch import HOLD_UP_TO_BYTES
 from tasks.statistics import critical_z
 
 DEFAULT_WAREHOUSE = "duckdb:///brukardata.duckdb"
 DEFAULT_KOLADA_URL = "https://api.kolada.se"
+MB = 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -42,6 +44,14 @@ class Settings(BaseSettings):
     max_change_points: float = Field(default=15.0, gt=0)
     # How long a load waits for another load of the same survey and year to finish.
     load_lock_timeout: float = Field(default=3600.0, gt=0)
+    # Files of this many MB or more are never held in memory: streamed to the landing area,
+    # then read in chunks of rows. 0 streams every file.
+    hold_file_mb: float = Field(default=HOLD_UP_TO_BYTES / MB, ge=0)
+
+    @property
+    def hold_up_to(self) -> int:
+        """``hold_file_mb`` in bytes."""
+        return int(self.hold_file_mb * MB)
 
     def landing_root(self) -> str:
         """The landing area in force: the setting, or a folder beside the DuckDB file."""

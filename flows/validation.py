@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flows.settings import Settings
 from schemas.catalogue import SURVEYS, Catalogue, default_catalogue
 from tasks.fetch import SourceError, fetch_paths
 from tasks.parse import parse_survey_year
@@ -31,11 +32,13 @@ TOP_REASONS = 10
 def dry_run(
     paths: Sequence[str], survey: str, year: int, catalogue: Catalogue
 ) -> ValidatedSurveyYear:
-    """Parse and validate ``paths`` (files or folders, local or fsspec URLs) as one survey-year."""
-    files = fetch_paths(paths)
-    return validate_survey_year(
-        parse_survey_year(files, survey, year, catalogue), survey, year, catalogue
-    )
+    """Parse and validate ``paths`` (files or folders, local or fsspec URLs) as one survey-year.
+
+    The valid rows are counted, not kept: memory holds a batch of rows, whatever the files' size.
+    """
+    files = fetch_paths(paths, hold_up_to=Settings().hold_up_to)
+    parsed = parse_survey_year(files, survey, year, catalogue)
+    return validate_survey_year(parsed, survey, year, catalogue, keep_rows=False)
 
 
 def validation_report(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pandera.pandas as pa
 
@@ -29,18 +31,41 @@ NOT_ASKED = "answer to a question the enkät does not ask"
 FRAME_RULE_COLUMN: dict[str, str] = {DUPLICATE_SVAR_ID: "svar_id", NO_ANSWER: "answers"}
 
 
-def svar_keys(frame: pd.DataFrame) -> pd.Series:
-    """Each row's (kommun_kod, svar_id) as one text, the key a svar_id is unique under."""
-    return frame["kommun_kod"] + "\x1f" + frame["svar_id"]
+# A second hash key (16 bytes, as pandas requires), so that each svar key is read as two
+# independent 64-bit hashes.
+_SECOND_HASH_KEY = "brukardata:svar2"
 
 
-def shared_svar_keys(frames: Iterable[pd.DataFrame]) -> pd.Index:
-    """The ``svar_keys`` that more than one row of all ``frames`` (a survey-year) carries."""
-    keys = pd.concat(
-        [pd.Series(dtype="str"), *(svar_keys(frame[frame["svar_id"] != ""]) for frame in frames)]
-    )
-    shared: pd.Index = pd.Index(keys[keys.duplicated()].drop_duplicates(), dtype="str")
-    return shared
+def svar_keys(frame: pd.DataFrame) -> npt.NDArray[np.uint64]:
+    """Each row's (kommun_kod, svar_id), the key a svar_id is unique under, as two independent
+    64-bit hashes (one row of two columns per row): 16 bytes a row whatever the text, so the
+    keys of a year of any size fit in memory. Two different keys read alike only if both
+    hashes collide (odds of about 1e-25 among 10 million rows)."""
+    text = frame["kommun_kod"] + "\x1f" + frame["svar_id"]
+    return np.column_stack(
+        [
+            pd.util.hash_pandas_object(text, index=False).to_numpy(),
+            pd.util.hash_pandas_object(text, index=False, hash_key=_SECOND_HASH_KEY).to_numpy(),
+        ]
+    ).astype(np.uint64, copy=False)
+
+
+def given_svar_keys(frame: pd.DataFrame) -> npt.NDArray[np.uint64]:
+    """The ``svar_keys`` of the rows that have a svar_id (a missing one is its own problem)."""
+    return svar_keys(frame[frame["svar_id"] != ""])
+
+
+def shared_svar_keys(keys: Iterable[npt.NDArray[np.uint64]]) -> pd.MultiIndex:
+    """The keys that more than one row carries, of all ``given_svar_keys`` of a survey-year.
+
+    Sorted, equal keys are neighbours: no hash table over every row is built.
+    """
+    every_key = np.concatenate([np.empty((0, 2), dtype=np.uint64), *keys])
+    order = np.lexsort((every_key[:, 1], every_key[:, 0]))
+    first, second = every_key[order, 0], every_key[order, 1]
+    del every_key, order
+    repeated = np.flatnonzero((first[1:] == first[:-1]) & (second[1:] == second[:-1])) + 1
+    return pd.MultiIndex.from_arrays([first[repeated], second[repeated]]).unique()
 
 
 def respondent_schema(
@@ -48,7 +73,7 @@ def respondent_schema(
     year: int,
     catalogue: Catalogue,
     question_columns: list[str],
-    shared_keys: pd.Index | None = None,
+    shared_keys: pd.MultiIndex | None = None,
 ) -> pa.DataFrameSchema:
     """Rules for every row of a survey-year, whatever enkät it answers.
 
@@ -62,8 +87,10 @@ def respondent_schema(
 
     def not_duplicated(frame: pd.DataFrame) -> pd.Series:
         """Every row sharing a svar_id within a kommun fails: nobody can tell which is right."""
-        shared = shared_svar_keys([frame]) if shared_keys is None else shared_keys
-        return ~svar_keys(frame).isin(shared) | frame["svar_id"].eq("")
+        shared = shared_svar_keys([given_svar_keys(frame)]) if shared_keys is None else shared_keys
+        keys = svar_keys(frame)
+        repeated = pd.MultiIndex.from_arrays([keys[:, 0], keys[:, 1]]).isin(shared)
+        return pd.Series(~repeated, index=frame.index) | frame["svar_id"].eq("")
 
     return pa.DataFrameSchema(
         {

@@ -6,6 +6,7 @@ in one step that breaks the next fails loudly at the boundary, not as a wrong fi
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
@@ -13,6 +14,7 @@ from pandera.typing.pandas import Series
 LEVELS = ("enhet", "kommun", "lan", "riket")
 GENDERS = ("T", "K", "M")
 FILE_KINDS = ("answers", "distributed")  # questionnaires, or utdelade.csv's hand-out counts
+ANSWER_CHECK_BLOCK = 4_000_000  # answers checked for order at a time
 
 
 class Respondents(pa.DataFrameModel):
@@ -41,7 +43,28 @@ class Answers(pa.DataFrameModel):
 
     class Config:
         strict = True
-        unique = ["respondent_id", "question_id"]
+
+    @pa.dataframe_check(error="more than one answer to a question from one respondent")
+    @classmethod
+    def one_answer_per_question(cls, frame: pd.DataFrame) -> bool:
+        """(respondent_id, question_id) is unique, read as one integer per row: answers in
+        (respondent, question) order, as validation builds them, need one pass and no hash
+        table over tens of millions of rows."""
+        codes = frame["question_id"].cat.codes.to_numpy()
+        respondents = frame["respondent_id"].to_numpy()
+        width = int(codes.max(initial=0)) + 2
+        in_order = True
+        # in blocks (overlapping by one row), so the integer keys never span the whole frame
+        for start in range(0, len(frame), ANSWER_CHECK_BLOCK):
+            block = slice(start, start + ANSWER_CHECK_BLOCK + 1)
+            keys = respondents[block].astype("int64") * width + codes[block]
+            if not (np.diff(keys) > 0).all():
+                in_order = False
+                break
+        if in_order:
+            return True
+        keys = respondents.astype("int64") * width + codes
+        return not bool(pd.Series(keys).duplicated().any())
 
 
 class Distributed(pa.DataFrameModel):

@@ -3,15 +3,20 @@
 Each file fetched is copied, unchanged, to the landing area under its sha256
 (``{landing}/{survey}/{year}/{sha256}/{name}``) and never overwritten there: the same path always
 holds the same bytes, so every published figure can be traced to the exact file it came from.
+A file of ``hold_up_to`` bytes or more is never held in memory: it is hashed and copied block
+by block, and later read from its landing copy in chunks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
+from typing import Any
 
 import fsspec
 from prefect import task
@@ -19,6 +24,8 @@ from prefect.cache_policies import NO_CACHE
 
 EXPORT_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".xlsx")
 DISTRIBUTED_FILE = "utdelade.csv"
+HOLD_UP_TO_BYTES = 256 * 1024 * 1024  # files of this size or more are streamed, never held
+COPY_BLOCK_BYTES = 16 * 1024 * 1024
 
 
 class SourceError(RuntimeError):
@@ -27,17 +34,32 @@ class SourceError(RuntimeError):
 
 @dataclass(frozen=True)
 class RawFile:
-    """One file exactly as fetched: its bytes and where they came from."""
+    """One file exactly as fetched: its bytes (or, for a large file, where they lie) and origin."""
 
     source_file: str  # path relative to the survey-year folder, e.g. "ifo_2024_0880.csv"
     source_url: str
-    content: bytes
+    content: bytes | None  # None: too large to hold; read from ``location`` when needed
     fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     landing_url: str | None = None  # the archived copy, once archived
+    sha256: str = ""  # computed from ``content`` when not given
+    size_bytes: int = 0
+
+    def __post_init__(self) -> None:
+        if self.content is not None and not self.sha256:
+            object.__setattr__(self, "sha256", hashlib.sha256(self.content).hexdigest())
+            object.__setattr__(self, "size_bytes", len(self.content))
 
     @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
+    def location(self) -> str:
+        """Where the bytes can be read again: the landing copy, else the source."""
+        return self.landing_url or self.source_url
+
+    def read(self) -> bytes:
+        """All the bytes: for a large file only where a format cannot be read in parts."""
+        if self.content is not None:
+            return self.content
+        with fsspec.open(self.location, "rb") as handle:
+            return handle.read()  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -52,19 +74,62 @@ def survey_year_url(source: str, survey: str, year: int) -> str:
     return f"{source.rstrip('/')}/{survey}/{year}"
 
 
+def _landing_url(landing: str, survey: str, year: int, sha256: str, name: str) -> str:
+    return f"{landing.rstrip('/')}/{survey}/{year}/{sha256}/{name}"
+
+
 def archive(raw: RawFile, landing: str, survey: str, year: int) -> RawFile:
     """``raw`` with its landing copy: written once; an existing copy of the same bytes is kept.
 
     A copy already at that path whose size differs is not ours to replace: it is an error.
     """
-    url = f"{landing.rstrip('/')}/{survey}/{year}/{raw.sha256}/{raw.source_file}"
+    if raw.content is None:
+        raise ValueError(f"{raw.source_file}: a streamed file is archived while it is fetched")
+    url = _landing_url(landing, survey, year, raw.sha256, raw.source_file)
     fs, path = fsspec.core.url_to_fs(url)
-    if fs.exists(path):
-        if fs.size(path) != len(raw.content):
-            raise SourceError(f"{url}: an archived copy with other bytes is in the way")
-    else:
+    if not _kept(fs, path, raw.size_bytes, url):
         fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
         fs.pipe_file(path, raw.content)
+    return replace(raw, landing_url=url)
+
+
+def _kept(fs: Any, path: str, size: int, url: str) -> bool:
+    """Whether the landing copy is already there; one of another size is an error."""
+    if not fs.exists(path):
+        return False
+    if fs.size(path) != size:
+        raise SourceError(f"{url}: an archived copy with other bytes is in the way")
+    return True
+
+
+def _streamed(fs: Any, path: str, name: str, landing: tuple[str, str, int] | None) -> RawFile:
+    """A file too large to hold: hashed block by block and, with ``landing`` (root, survey,
+    year), copied there on the way under a temporary name, then moved to its sha256 path."""
+    digest = hashlib.sha256()
+    size = 0
+    incoming = None
+    if landing is not None:
+        root, survey, year = landing
+        incoming = f"{root.rstrip('/')}/{survey}/{year}/.incoming/{uuid.uuid4().hex}"
+        landing_fs, incoming_path = fsspec.core.url_to_fs(incoming)
+        landing_fs.makedirs(str(PurePosixPath(incoming_path).parent), exist_ok=True)
+    with fs.open(path, "rb") as source, contextlib.ExitStack() as stack:
+        copy = stack.enter_context(fsspec.open(incoming, "wb")) if incoming else None
+        while block := source.read(COPY_BLOCK_BYTES):
+            digest.update(block)
+            size += len(block)
+            if copy is not None:
+                copy.write(block)
+    raw = RawFile(name, fs.unstrip_protocol(path), None, sha256=digest.hexdigest(), size_bytes=size)
+    if landing is None or incoming is None:
+        return raw
+    url = _landing_url(*landing, raw.sha256, name)
+    final_fs, final_path = fsspec.core.url_to_fs(url)
+    if _kept(final_fs, final_path, size, url):
+        landing_fs.rm(incoming_path)
+    else:
+        final_fs.makedirs(str(PurePosixPath(final_path).parent), exist_ok=True)
+        landing_fs.mv(incoming_path, final_path)
     return replace(raw, landing_url=url)
 
 
@@ -86,12 +151,29 @@ def _sorted_files(raws: list[RawFile], where: str) -> SurveyYearFiles:
     return SurveyYearFiles(exports=exports, distributed=distributed[0] if distributed else None)
 
 
+def _fetched(
+    fs: Any, path: str, name: str, hold_up_to: int, landing: tuple[str, str, int] | None
+) -> RawFile:
+    """One file, held in memory or (``hold_up_to`` bytes or more) streamed; archived in
+    ``landing`` (root, survey, year) when given. A size the source does not tell is held."""
+    size = fs.size(path)
+    if size is not None and size >= hold_up_to:
+        return _streamed(fs, path, name, landing)
+    raw = RawFile(name, fs.unstrip_protocol(path), fs.cat_file(path))
+    return raw if landing is None else archive(raw, *landing)
+
+
 def fetch_survey_year(
-    source: str, survey: str, year: int, landing: str | None = None
+    source: str,
+    survey: str,
+    year: int,
+    landing: str | None = None,
+    hold_up_to: int = HOLD_UP_TO_BYTES,
 ) -> SurveyYearFiles:
     """Read every export of ``SOURCE/{survey}/{year}/`` (recursively), sorted by path.
 
     With ``landing`` (any fsspec URL), each file is archived there before it is handed on.
+    Files of ``hold_up_to`` bytes or more stay out of memory (see ``RawFile.content``).
     """
     url = survey_year_url(source, survey, year)
     fs, base = fsspec.core.url_to_fs(url)
@@ -101,12 +183,12 @@ def fetch_survey_year(
     for path in sorted(fs.find(base)):
         relative = str(PurePosixPath(path).relative_to(PurePosixPath(base)))
         if _is_fetched(relative):
-            raw = RawFile(relative, fs.unstrip_protocol(path), fs.cat_file(path))
-            raws.append(raw if landing is None else archive(raw, landing, survey, year))
+            where = None if landing is None else (landing, survey, year)
+            raws.append(_fetched(fs, path, relative, hold_up_to, where))
     return _sorted_files(raws, url)
 
 
-def fetch_paths(paths: Sequence[str]) -> SurveyYearFiles:
+def fetch_paths(paths: Sequence[str], hold_up_to: int = HOLD_UP_TO_BYTES) -> SurveyYearFiles:
     """Read files and folders given by the user (local paths or fsspec URLs), each once.
 
     A file is named as given; a folder's exports are named by their path under it. Nothing is
@@ -126,7 +208,8 @@ def fetch_paths(paths: Sequence[str]) -> SurveyYearFiles:
         else:
             raise SourceError(f"{given}: no such file or folder")
         for name, path in found:
-            raws.setdefault(name, RawFile(name, fs.unstrip_protocol(path), fs.cat_file(path)))
+            if name not in raws:
+                raws[name] = _fetched(fs, path, name, hold_up_to, None)
     return _sorted_files(list(raws.values()), ", ".join(paths))
 
 

@@ -17,7 +17,6 @@ import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any, TextIO
 
 import fsspec
@@ -47,14 +46,33 @@ class ExportError(ValueError):
         self.rows_read = rows_read
 
 
+CHUNK_ROWS = 100_000  # rows of a large export read at a time
+
+
 @dataclass(frozen=True)
 class ParsedExport:
-    """One readable export: its rows under canonical column names, all cells as text."""
+    """One readable export: its rows under canonical column names, all cells as text.
+
+    A file held in memory is read whole into ``frame``; a large one (``RawFile.content`` None)
+    keeps only how it is read, ``layout``, and gives its rows through ``chunks``.
+    """
 
     raw: RawFile
     codebook: Codebook
     encoding: str
-    frame: pd.DataFrame  # canonical columns + source_file + row_number (header is row 1)
+    frame: pd.DataFrame | None  # canonical columns + source_file + row_number (header is row 1)
+    layout: CsvLayout | None = None
+
+    def chunks(self, rows_per_chunk: int | None = None) -> Iterator[pd.DataFrame]:
+        """The rows in frames: the whole frame, or a large file read chunk by chunk
+        (``CHUNK_ROWS`` rows at a time unless told).
+
+        Raises ExportError for a row longer than the header, found only while reading.
+        """
+        if self.frame is not None:
+            yield self.frame
+        elif self.layout is not None:
+            yield from _chunks(self.raw, self.layout, rows_per_chunk or CHUNK_ROWS)
 
 
 _CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
@@ -197,14 +215,24 @@ def _read_delimited(text: str, delimiter: str, width: int) -> pd.DataFrame:
         raise _malformed(err) from err
     except pd.errors.EmptyDataError:
         return pd.DataFrame(columns=range(width), dtype=str)
-    # A file ending in a blank line yields one empty trailing row: it is not a data row.
-    if len(frame) and frame.iloc[-1].eq("").all() and text.endswith(("\n\n", "\r\n\r\n")):
-        frame = frame.iloc[:-1]
+    frame = _without_final_blank_row(frame, _ends_with_blank_line(text.encode()[-4:]))
     if len(frame) and not text.endswith(("\n", "\r")):
         # A writer ends every row with a line break; without one the file may be cut short
         # after a delimiter, which would read as a row with its last answers left blank.
         raise ValueError("the last row has no line break: the file may be cut short")
     _refuse_short_records(text, delimiter, width)
+    return frame
+
+
+def _ends_with_blank_line(tail: bytes) -> bool:
+    return tail.endswith((b"\n\n", b"\r\n\r\n"))
+
+
+def _without_final_blank_row(frame: pd.DataFrame, ends_with_blank_line: bool) -> pd.DataFrame:
+    """A file ending in a blank line yields one empty trailing row: it is not a data row."""
+    cells = frame.columns.drop(["source_file", "row_number"], errors="ignore")
+    if ends_with_blank_line and len(frame) and frame[cells].iloc[-1].eq("").all():
+        return frame.iloc[:-1]
     return frame
 
 
@@ -228,12 +256,13 @@ def _malformed(err: pd.errors.ParserError) -> ValueError:
     return ValueError(f"malformed CSV: {message}")
 
 
-def _refuse_short_records(source: str | TextIO, delimiter: str, width: int) -> None:
+def _refuse_short_records(source: str | TextIO, delimiter: str, width: int) -> int:
     """A record with fewer fields than the header (not a blank line) refuses the file.
 
     The reader pads such a record with empty cells, which would load as unanswered questions:
     a file cut short, or a row that lost its delimiters, must not pass as a valid answer.
     Records are counted as they are read, so a file of any size is checked in bounded memory.
+    Returns the number of records, blank lines and the header included.
     """
     records = _records(source, delimiter)
     seen = 0
@@ -250,6 +279,7 @@ def _refuse_short_records(source: str | TextIO, delimiter: str, width: int) -> N
             f"malformed CSV: row {first[0]} has {first[1]} field(s), the header {width} "
             f"({short_rows} short row(s) in all; is the file cut short?)"
         )
+    return seen
 
 
 def _read_workbook(content: bytes) -> tuple[list[str], pd.DataFrame]:
@@ -282,7 +312,7 @@ def _drop_unnamed_empty_columns(
 
 
 def _csv_text(raw: RawFile) -> tuple[str, str]:
-    content = raw.content
+    content = raw.read()
     if raw.source_file.lower().endswith(".gz"):
         try:
             content = gzip.decompress(content)
@@ -300,8 +330,11 @@ def parse_export(raw: RawFile, survey: str, year: int, catalogue: Catalogue) -> 
     """
     try:
         if raw.source_file.lower().endswith(".xlsx"):
-            header, data = _read_workbook(raw.content)
+            header, data = _read_workbook(raw.read())
             encoding = "xlsx"
+        elif raw.content is None:
+            book, layout = _decide_layout(raw, survey, year, catalogue)
+            return ParsedExport(raw, book, layout.encoding, None, layout)
         else:
             text, encoding = _csv_text(raw)
             delimiter = _choose_delimiter(text, survey, year, catalogue)
@@ -338,54 +371,98 @@ def _choose_delimiter(text: str, survey: str, year: int, catalogue: Catalogue) -
     return fits[0]
 
 
-def iter_export_chunks(
-    url: str, survey: str, year: int, catalogue: Catalogue, *, rows_per_chunk: int = 100_000
-) -> Iterator[tuple[Codebook, pd.DataFrame]]:
-    """A large CSV export (local path or fsspec URL) in frames of canonical columns.
+@dataclass(frozen=True)
+class CsvLayout:
+    """How a large CSV export is read, decided once from all its bytes and its header."""
 
-    For files too large to hold: the file is never in memory whole. It is decided as
-    parse_export decides (encoding over every byte, delimiter and codebook from the header,
-    short rows and a missing last line break refuse it), then read ``rows_per_chunk`` rows at
-    a time; each frame has ``source_file`` and ``row_number`` as parse_export's has. A row
-    longer than the header is found while reading, so a consumer publishes nothing before the
-    iterator is exhausted. Raises ExportError.
+    encoding: str
+    delimiter: str
+    width: int  # fields in the header, the unnamed ones included
+    named: list[int]  # positions of the named fields, in the order of ``columns``
+    columns: list[str]  # their canonical names
+    ends_with_blank_line: bool
+
+
+@dataclass
+class _Seen:
+    """What passed through ``seen``: whether any byte was not white space, and the last bytes."""
+
+    text: bool = False
+    tail: bytes = b""
+
+    def seen(self, blocks: Iterator[bytes]) -> Iterator[bytes]:
+        for block in blocks:
+            self.text = self.text or bool(block.strip())
+            self.tail = (self.tail + block)[-4:]
+            yield block
+
+
+def _open_text(raw: RawFile, encoding: str) -> TextIO:
+    """The file as text, decompressed when its name says gzip, read from where it lies."""
+    opened = fsspec.open(raw.location, "rt", encoding=encoding, newline="", compression="infer")
+    return opened.open()  # type: ignore[no-any-return]
+
+
+def _decide_layout(
+    raw: RawFile, survey: str, year: int, catalogue: Catalogue
+) -> tuple[Codebook, CsvLayout]:
+    """What ``parse_export`` decides for a file it cannot hold, in passes over its bytes.
+
+    Encoding over every byte, delimiter and codebook from the header; a file that is empty,
+    header only, has a short row or lacks its last line break is refused here. A row longer
+    than the header is only found while reading: a consumer publishes nothing before the
+    chunks are exhausted.
     """
-    name = PurePosixPath(url).name
+    passed = _Seen()
     try:
-        with fsspec.open(url, "rb") as handle:
-            encoding = decide_encoding(iter(functools.partial(handle.read, BLOCK_BYTES), b""))
-            size = handle.seek(0, io.SEEK_END)
-            handle.seek(max(size - 4, 0))
-            ending = handle.read().decode("latin-1")
-        if not size:
-            raise ValueError("empty file")
-        with fsspec.open(url, "rt", encoding=encoding, newline="") as text:
-            head = text.read(1_000_000)
-        delimiter = _choose_delimiter(head, survey, year, catalogue)
-        header = _header_cells(head, delimiter)
-        named = [i for i, cell in enumerate(header) if cell]
-        book, columns = match_codebook([header[i] for i in named], survey, year, catalogue)
-        if not ending.endswith(("\n", "\r")):
-            raise ValueError("the last row has no line break: the file may be cut short")
-        with fsspec.open(url, "rt", encoding=encoding, newline="") as text:
-            _refuse_short_records(text, delimiter, len(header))
-    except (ValueError, HeaderError) as err:
-        raise ExportError(name, str(err)) from err
-    unnamed = [i for i, cell in enumerate(header) if not cell]
+        with fsspec.open(raw.location, "rb", compression="infer") as handle:
+            blocks = iter(functools.partial(handle.read, BLOCK_BYTES), b"")
+            encoding = decide_encoding(passed.seen(blocks))
+    except (OSError, EOFError) as err:
+        if not raw.source_file.lower().endswith(".gz"):
+            raise
+        raise ValueError(f"not a readable gzip file ({err})") from err
+    if not passed.text:
+        raise ValueError("empty file")
+    with _open_text(raw, encoding) as text:
+        head = text.read(1_000_000)
+    delimiter = _choose_delimiter(head, survey, year, catalogue)
+    header = _header_cells(head, delimiter)
+    named = [i for i, cell in enumerate(header) if cell]
+    book, columns = match_codebook([header[i] for i in named], survey, year, catalogue)
+    if not passed.tail.endswith((b"\n", b"\r")):
+        raise ValueError("the last row has no line break: the file may be cut short")
+    with _open_text(raw, encoding) as text:
+        records = _refuse_short_records(text, delimiter, len(header))
+    ends_with_blank_line = _ends_with_blank_line(passed.tail)
+    if records - 1 - ends_with_blank_line <= 0:
+        raise ValueError("no data rows (header only)")
+    return book, CsvLayout(encoding, delimiter, len(header), named, columns, ends_with_blank_line)
+
+
+def _chunks(raw: RawFile, layout: CsvLayout, rows_per_chunk: int) -> Iterator[pd.DataFrame]:
+    """The rows of a large export, ``rows_per_chunk`` at a time, as parse_export frames them."""
+    unnamed = [i for i in range(layout.width) if i not in layout.named]
     next_row = 2
-    with fsspec.open(url, "rt", encoding=encoding, newline="") as text:
-        reader = pd.read_csv(text, chunksize=rows_per_chunk, **_csv_options(delimiter, len(header)))
+    with _open_text(raw, layout.encoding) as text:
+        reader = pd.read_csv(
+            text, chunksize=rows_per_chunk, **_csv_options(layout.delimiter, layout.width)
+        )
+        previous: pd.DataFrame | None = None  # held back: the last may end in a blank row
         try:
             for data in reader:
                 if data[unnamed].apply(lambda column: column.str.strip().ne("")).any().any():
-                    raise ExportError(name, "unknown column(s) ''")
-                frame = data[named].set_axis(columns, axis=1)
-                frame.insert(0, "row_number", range(next_row, next_row + len(frame)))
-                frame.insert(0, "source_file", name)
-                next_row += len(frame)
-                yield book, frame
+                    raise ExportError(raw.source_file, "unknown column(s) ''")
+                if previous is not None:
+                    yield previous
+                previous = data[layout.named].set_axis(layout.columns, axis=1)
+                previous.insert(0, "row_number", range(next_row, next_row + len(previous)))
+                previous.insert(0, "source_file", raw.source_file)
+                next_row += len(previous)
         except pd.errors.ParserError as err:
-            raise ExportError(name, str(_malformed(err))) from err
+            raise ExportError(raw.source_file, str(_malformed(err))) from err
+    if previous is not None:
+        yield _without_final_blank_row(previous, layout.ends_with_blank_line)
 
 
 def parse_distributed(raw: RawFile, catalogue: Catalogue) -> pd.DataFrame:

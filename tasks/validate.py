@@ -8,8 +8,8 @@ Each row read ends in exactly one place: ``respondents``/``answers`` (valid) or 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -23,6 +23,7 @@ from schemas.catalogue import Catalogue
 from schemas.codebook import Codebook
 from schemas.exports import (
     FRAME_RULE_COLUMN,
+    given_svar_keys,
     questionnaire_schema,
     respondent_schema,
     shared_svar_keys,
@@ -96,15 +97,11 @@ def _coded(
     return keys.map(lookup).fillna(distinct.str.strip())
 
 
-def normalise(parsed: ParsedExport, survey: str, catalogue: Catalogue) -> tuple[pd.DataFrame, int]:
-    """Cells as canonical text codes, and how many kommun codes had their leading zero restored."""
-    return normalise_frame(parsed.frame, parsed.codebook, survey, catalogue)
-
-
 def normalise_frame(
     parsed_frame: pd.DataFrame, book: Codebook, survey: str, catalogue: Catalogue
 ) -> tuple[pd.DataFrame, int]:
-    """``normalise`` for a frame read by ``book``, e.g. one chunk of a large file.
+    """Cells of a frame read by ``book`` (a file, or one chunk of a large file) as canonical
+    text codes, and how many kommun codes had their leading zero restored.
 
     The codebook that read the file says which names and labels stand for which code. Anything
     that cannot be interpreted keeps its original text (stripped), so validation reports it.
@@ -148,21 +145,66 @@ def _answer_codes(distinct: pd.Series, lookup: dict[str, str]) -> pd.Series:
     return _coded(distinct, lookup, whole_numbers=True)
 
 
-def _require_asked_columns(
-    frame: pd.DataFrame, source_file: str, survey: str, year: int, catalogue: Catalogue
-) -> None:
+def _missing_questions(
+    verksamheter: set[str], columns: pd.Index, survey: str, year: int, catalogue: Catalogue
+) -> str | None:
     """Every question a file's enkäter ask needs its column: a missing one is not 'unanswered'."""
-    present = set(frame["verksamhet"].unique())
-    for verksamhet in sorted(present & set(catalogue.enkater(survey, year))):
+    for verksamhet in sorted(verksamheter & set(catalogue.enkater(survey, year))):
         missing = [
-            q for q in catalogue.questions_asked(survey, verksamhet, year) if q not in frame.columns
+            q for q in catalogue.questions_asked(survey, verksamhet, year) if q not in columns
         ]
         if missing:
-            raise ExportError(
-                source_file,
-                f"missing question column(s) {', '.join(missing)} asked by verksamhet {verksamhet}",
-                rows_read=len(frame),
+            return (
+                f"missing question column(s) {', '.join(missing)} asked by verksamhet {verksamhet}"
             )
+    return None
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    """An export that passed the file-level checks: what its first reading found."""
+
+    export: ParsedExport
+    rows: int
+    padded: int  # kommun codes whose leading zero was restored
+    questions: frozenset[str]  # the question columns it has
+    normalised: pd.DataFrame | None  # kept for a file held in memory; a large one is read again
+
+    def parts(self, survey: str, catalogue: Catalogue) -> Iterator[tuple[pd.DataFrame, ...]]:
+        """(original, normalised) frames of the file, one or chunk by chunk."""
+        if self.export.frame is not None and self.normalised is not None:
+            yield self.export.frame, self.normalised
+            return
+        for chunk in self.export.chunks():
+            yield chunk, normalise_frame(chunk, self.export.codebook, survey, catalogue)[0]
+
+
+def _accept(
+    export: ParsedExport, survey: str, year: int, catalogue: Catalogue
+) -> tuple[_Accepted, list[npt.NDArray[np.uint64]]]:
+    """First reading of an export: normalised, the file-level rules checked, and the
+    ``given_svar_keys`` of its rows returned beside it. Raises ExportError."""
+    rows = padded = 0
+    verksamheter: set[str] = set()
+    keys: list[npt.NDArray[np.uint64]] = []
+    frame = _EMPTY_EXPORT
+    for chunk in export.chunks():
+        frame, chunk_padded = normalise_frame(chunk, export.codebook, survey, catalogue)
+        rows += len(frame)
+        padded += chunk_padded
+        verksamheter.update(frame["verksamhet"].unique())
+        keys.append(given_svar_keys(frame))
+    missing = _missing_questions(verksamheter, frame.columns, survey, year, catalogue)
+    if missing:
+        raise ExportError(export.raw.source_file, missing, rows_read=rows)
+    accepted = _Accepted(
+        export=export,
+        rows=rows,
+        padded=padded,
+        questions=frozenset(c for c in frame.columns if c in catalogue.scale_of),
+        normalised=frame if export.frame is not None else None,
+    )
+    return accepted, keys
 
 
 @dataclass(frozen=True)
@@ -181,7 +223,7 @@ class _Rules:
         year: int,
         catalogue: Catalogue,
         question_columns: list[str],
-        shared_keys: pd.Index,
+        shared_keys: pd.MultiIndex,
     ) -> _Rules:
         return cls(
             respondent=respondent_schema(survey, year, catalogue, question_columns, shared_keys),
@@ -243,8 +285,12 @@ _QUARANTINE_DTYPES = {c: int if c == "row_number" else str for c in Quarantine.t
 
 def _quarantine(originals: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame:
     reasons = _reason_text(failures)
-    rows = originals.loc[reasons.index].fillna("")
-    cells = rows.drop(columns=["source_file", "row_number"])
+    rows = originals.loc[reasons.index]
+    # a cell is missing only where a batch joins files with other columns: not the row's own
+    cells = [
+        {column: cell for column, cell in row.items() if isinstance(cell, str)}
+        for row in rows.drop(columns=["source_file", "row_number"]).to_dict(orient="records")
+    ]
     quarantine = pd.DataFrame(
         {
             "source_file": rows["source_file"],
@@ -252,9 +298,7 @@ def _quarantine(originals: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame
             "kommun_kod": rows["kommun_kod"],
             "svar_id": rows["svar_id"],
             "reasons": reasons,
-            "original": [
-                json.dumps(cell, ensure_ascii=False) for cell in cells.to_dict(orient="records")
-            ],
+            "original": [json.dumps(cell, ensure_ascii=False) for cell in cells],
         }
     ).reset_index(drop=True)
     return Quarantine.validate(quarantine.astype(_QUARANTINE_DTYPES))
@@ -320,7 +364,7 @@ def _file_report(
         "fetched_at": pd.Timestamp(raw.fetched_at).as_unit("us"),
         "landing_url": raw.landing_url,
         "sha256": raw.sha256,
-        "size_bytes": len(raw.content),
+        "size_bytes": raw.size_bytes,
         "rows_read": rows_read,
         "rows_loaded": 0 if error else rows_read - rows_quarantined,
         "rows_quarantined": rows_quarantined,
@@ -345,8 +389,11 @@ def _check_part(
 ) -> _CheckedPart:
     """Check the normalised ``frame`` of one part read as ``original``; its valid rows become
     respondents numbered from ``first_id``, the others quarantine with their original cells."""
-    questions = rules.question_columns
-    frame = frame.assign(**{q: "" for q in questions if q not in frame.columns})
+    # A question column a file lacks (its enkäter do not ask it) is blank for its rows, also
+    # where a batch joins it with files that have the column.
+    frame = frame.assign(
+        **{q: frame[q].fillna("") if q in frame else "" for q in rules.question_columns}
+    )
     failures = _failures(frame, rules)
     quarantine = _quarantine(original, failures)
     problems = frame.loc[failures["index"], ["source_file", "row_number"]].reset_index(drop=True)
@@ -362,64 +409,110 @@ BATCH_ROWS = 200_000  # rows checked together: few schema passes, no copy of the
 
 
 def _batches(
-    parts: list[tuple[pd.DataFrame, pd.DataFrame]],
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """(original, normalised) frames of consecutive files joined into batches of about
-    ``BATCH_ROWS`` rows; a year without a readable file is one empty batch."""
+    parts: Iterable[tuple[pd.DataFrame, ...]],
+) -> Iterator[tuple[pd.DataFrame, ...]]:
+    """(original, normalised) frames of consecutive files or chunks joined into batches of
+    about ``BATCH_ROWS`` rows; a year without a readable file is one empty batch."""
 
-    def joined(batch: list[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, ...]:
+    def joined(batch: list[tuple[pd.DataFrame, ...]]) -> tuple[pd.DataFrame, ...]:
         return tuple(pd.concat(frames, ignore_index=True) for frames in zip(*batch, strict=True))
 
-    batch: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+    batch: list[tuple[pd.DataFrame, ...]] = []
+    rows = 0
+    yielded = False
     for part in parts:
         batch.append(part)
-        if sum(len(frame) for _, frame in batch) >= BATCH_ROWS:
-            yield joined(batch)  # type: ignore[misc]
-            batch = []
-    if batch or not parts:
-        yield joined(batch or [(_EMPTY_EXPORT, _EMPTY_EXPORT)])  # type: ignore[misc]
+        rows += len(part[1])
+        if rows >= BATCH_ROWS:
+            yield joined(batch)
+            batch, rows, yielded = [], 0, True
+    if batch or not yielded:
+        yield joined(batch or [(_EMPTY_EXPORT, _EMPTY_EXPORT)])
+
+
+def _joined_answers(parts: list[_CheckedPart]) -> pd.DataFrame:
+    """The answers of every part as one frame, each part's released as soon as it is copied,
+    so that the year's answers (tens of millions of rows at scale) are held once, not twice.
+    Every part's question ids have the same categories: the year's question columns."""
+    total = sum(len(part.answers) for part in parts)
+    respondent_id = np.empty(total, dtype="int64")
+    question = np.empty(total, dtype="int16")
+    answer_code = np.empty(total, dtype="int64")
+    categories = parts[0].answers["question_id"].cat.categories
+    at = 0
+    for number, part in enumerate(parts):
+        rows = slice(at, at + len(part.answers))
+        respondent_id[rows] = part.answers["respondent_id"].to_numpy()
+        question[rows] = part.answers["question_id"].cat.codes.to_numpy()
+        answer_code[rows] = part.answers["answer_code"].to_numpy()
+        at = rows.stop
+        parts[number] = replace(part, answers=_no_rows(part.answers))
+    return pd.DataFrame(
+        {
+            "respondent_id": respondent_id,
+            "question_id": pd.Categorical.from_codes(question, categories=categories),
+            "answer_code": answer_code,
+        }
+    )
+
+
+def _no_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """An empty frame of ``frame``'s columns and types, sharing none of its memory (an empty
+    slice of Arrow-backed text would keep every row of it alive)."""
+    return pd.DataFrame(columns=frame.columns).astype(frame.dtypes.to_dict())
 
 
 def validate_survey_year(
-    parsed: ParsedSurveyYear, survey: str, year: int, catalogue: Catalogue
+    parsed: ParsedSurveyYear,
+    survey: str,
+    year: int,
+    catalogue: Catalogue,
+    *,
+    keep_rows: bool = True,
 ) -> ValidatedSurveyYear:
     """Normalise and validate every parsed export of one (survey, year) together.
 
     Together, because a svar_id must be unique within a kommun across all files of the year.
+    Each file is read twice when it is not held in memory: first for the file-level rules and
+    the svar_id keys, then in batches for the row rules, so memory holds a batch, not the file.
+    ``keep_rows`` False (a dry run) keeps the accounting and the quarantine, not the valid rows.
     """
     reports = [_file_report(raw, err.rows_read, 0, 0, err.problem) for raw, err in parsed.refused]
-    accepted: list[tuple[ParsedExport, pd.DataFrame, int]] = []
+    accepted: list[_Accepted] = []
+    keys: list[npt.NDArray[np.uint64]] = []
     for export in parsed.exports:
-        frame, padded = normalise(export, survey, catalogue)
         try:
-            _require_asked_columns(frame, export.raw.source_file, survey, year, catalogue)
+            file, file_keys = _accept(export, survey, year, catalogue)
         except ExportError as err:
-            reports.append(_file_report(export.raw, err.rows_read, 0, padded, err.problem))
+            reports.append(_file_report(export.raw, err.rows_read, 0, 0, err.problem))
             continue
-        accepted.append((export, frame, padded))
+        accepted.append(file)
+        keys.extend(file_keys)
 
     question_columns = [
-        q
-        for q in catalogue.survey_questions(survey)
-        if any(q in frame.columns for _, frame, _ in accepted)
+        q for q in catalogue.survey_questions(survey) if any(q in a.questions for a in accepted)
     ]
-    shared_keys = shared_svar_keys(frame for _, frame, _ in accepted)
-    rules = _Rules.of(survey, year, catalogue, question_columns, shared_keys)
+    rules = _Rules.of(survey, year, catalogue, question_columns, shared_svar_keys(keys))
+    del keys
     parts: list[_CheckedPart] = []
     first_id = 0
-    for original, frame in _batches([(export.frame, frame) for export, frame, _ in accepted]):
+    for original, frame in _batches(p for a in accepted for p in a.parts(survey, catalogue)):
         part = _check_part(original, frame, survey, rules, first_id)
         first_id += len(part.respondents)
+        if not keep_rows:
+            part = replace(
+                part, respondents=_no_rows(part.respondents), answers=_no_rows(part.answers)
+            )
         parts.append(part)
     respondents = Respondents.validate(pd.concat([p.respondents for p in parts], ignore_index=True))
-    answers = Answers.validate(pd.concat([p.answers for p in parts], ignore_index=True))
+    answers = Answers.validate(_joined_answers(parts))
     quarantine = pd.concat([p.quarantine for p in parts], ignore_index=True)
     problems = pd.concat([p.problems for p in parts], ignore_index=True)
 
     quarantined_per_file = quarantine["source_file"].value_counts()
-    for export, frame, padded in accepted:
-        quarantined = int(quarantined_per_file.get(export.raw.source_file, 0))
-        reports.append(_file_report(export.raw, len(frame), quarantined, padded, None))
+    for file in accepted:
+        quarantined = int(quarantined_per_file.get(file.export.raw.source_file, 0))
+        reports.append(_file_report(file.export.raw, file.rows, quarantined, file.padded, None))
     if parsed.distributed is not None:
         raw, counts = parsed.distributed
         reports.append(_file_report(raw, len(counts), 0, 0, None))

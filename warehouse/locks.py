@@ -9,12 +9,12 @@ client's session (and its session-level advisory locks), and the kernel drops a 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, make_url, text
@@ -28,42 +28,53 @@ class LoadLockTimeoutError(RuntimeError):
     """Another load of the same survey and year held the lock for longer than the timeout."""
 
 
-def lock_key(survey: str, year: int) -> int:
-    """A stable signed 64-bit advisory-lock key for (survey, year)."""
-    digest = hashlib.sha256(f"brukardata-load:{survey}:{year}".encode()).digest()
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory-lock key for the lock ``name`` (e.g. ``ifo-2024``)."""
+    digest = hashlib.sha256(f"brukardata-lock:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def lock_file(database: str, survey: str, year: int) -> Path:
+def lock_file(database: str, name: str) -> Path:
     """The DuckDB lock file: a sibling of the database file, e.g. ``w.duckdb.ifo-2024.lock``."""
     path = Path(database).expanduser()
-    return path.with_name(f"{path.name}.{survey}-{year}.lock")
+    return path.with_name(f"{path.name}.{name}.lock")
 
 
-def _wait(try_lock: Callable[[], bool], survey: str, year: int, timeout: float) -> None:
+def _wait(try_lock: Callable[[], bool], what: str, timeout: float) -> None:
     """Call ``try_lock`` until it returns True, logging once that we wait; fail after timeout."""
     deadline = time.monotonic() + timeout
     if try_lock():
         return
-    logger.warning(
-        "waiting for another load of %s %s to finish (up to %.0f s)", survey, year, timeout
-    )
+    logger.warning("waiting for another %s to finish (up to %.0f s)", what, timeout)
     while time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
         if try_lock():
             return
     raise LoadLockTimeoutError(
-        f"another load of {survey} {year} is still running after {timeout:.0f} s; try again later"
+        f"another {what} is still running after {timeout:.0f} s; try again later"
     )
 
 
-@contextmanager
-def load_lock(warehouse: str, survey: str, year: int, timeout: float) -> Iterator[None]:
+def load_lock(
+    warehouse: str, survey: str, year: int, timeout: float
+) -> contextlib.AbstractContextManager[None]:
     """Hold the load lock of (survey, year) in ``warehouse`` for the ``with`` block."""
+    return _lock(warehouse, f"{survey}-{year}", f"load of {survey} {year}", timeout)
+
+
+def preparation_lock(warehouse: str, timeout: float) -> contextlib.AbstractContextManager[None]:
+    """Hold the lock under which the warehouse is migrated and its dimensions replaced, so that
+    runs starting together do not prepare it twice at once."""
+    return _lock(warehouse, "prepare", "preparation of the warehouse", timeout)
+
+
+@contextlib.contextmanager
+def _lock(warehouse: str, name: str, what: str, timeout: float) -> Iterator[None]:
+    """Hold the lock ``name`` of ``warehouse``; ``what`` names it in messages."""
     url = make_url(warehouse)
     if url.get_backend_name() == "postgresql":
         engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-        key = lock_key(survey, year)
+        key = lock_key(name)
         try:
             with engine.connect() as conn:
 
@@ -71,7 +82,7 @@ def load_lock(warehouse: str, survey: str, year: int, timeout: float) -> Iterato
                     locked = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
                     return bool(locked.scalar_one())
 
-                _wait(try_lock, survey, year, timeout)
+                _wait(try_lock, what, timeout)
                 try:
                     yield
                 finally:
@@ -81,7 +92,7 @@ def load_lock(warehouse: str, survey: str, year: int, timeout: float) -> Iterato
     elif url.database in (None, "", ":memory:"):
         yield  # an in-memory database belongs to this one process
     else:
-        path = lock_file(url.database, survey, year)
+        path = lock_file(url.database, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as handle:
 
@@ -92,7 +103,7 @@ def load_lock(warehouse: str, survey: str, year: int, timeout: float) -> Iterato
                     return False
                 return True
 
-            _wait(try_flock, survey, year, timeout)
+            _wait(try_flock, what, timeout)
             try:
                 yield
             finally:

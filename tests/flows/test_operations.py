@@ -4,6 +4,7 @@ artifacts for the Prefect UI, and the same figures when per-file steps run on Da
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import json
 import threading
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -191,13 +193,26 @@ def test_a_run_publishes_its_summary_and_refused_files(exports: Path, tmp_path: 
     assert str(reports[0].data).startswith("[Rapport 2024 (riket)](file://")
 
 
-def test_per_file_steps_on_two_dask_workers_give_the_same_figures(
-    exports: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    plain = f"duckdb:///{tmp_path / 'plain.duckdb'}"
+def figures(warehouse: str) -> dict[str, str]:
+    """Checksums of every reporting view but the load history (fetch times, landing paths)."""
+    return {
+        name: digest for name, digest in view_checksums(warehouse).items() if name != "load_history"
+    }
+
+
+@pytest.fixture(scope="module")
+def plain_figures(exports: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The figures of a plain in-process run: every file held in memory, one process."""
+    plain = f"duckdb:///{tmp_path_factory.mktemp('plain') / 'plain.duckdb'}"
     assert annual_run(
         source=str(exports), year=YEAR, warehouse=plain, return_state=True
     ).is_completed()
+    return figures(plain)
+
+
+def test_per_file_steps_on_two_dask_workers_give_the_same_figures(
+    exports: Path, plain_figures: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("BRUKARDATA_DASK_WORKERS", "2")
     on_dask = f"duckdb:///{tmp_path / 'dask.duckdb'}"
     runner = DaskTaskRunner(
@@ -207,9 +222,27 @@ def test_per_file_steps_on_two_dask_workers_give_the_same_figures(
         source=str(exports), year=YEAR, warehouse=on_dask, return_state=True
     )
     assert state.is_completed(), state.message
-    figures = {
-        name: digest for name, digest in view_checksums(plain).items() if name != "load_history"
-    }
-    assert figures == {
-        name: digest for name, digest in view_checksums(on_dask).items() if name != "load_history"
-    }
+    assert figures(on_dask) == plain_figures
+
+
+def test_files_too_large_to_hold_give_the_same_figures(
+    exports: Path, plain_figures: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every file streamed to the landing area and read 50 rows at a time."""
+    monkeypatch.setenv("BRUKARDATA_HOLD_FILE_MB", "0")
+    monkeypatch.setattr("tasks.parse.CHUNK_ROWS", 50)
+    monkeypatch.setenv("BRUKARDATA_LANDING", str(tmp_path / "landing"))
+    streamed = f"duckdb:///{tmp_path / 'streamed.duckdb'}"
+    state = annual_run(source=str(exports), year=YEAR, warehouse=streamed, return_state=True)
+    assert state.is_completed(), state.message
+    assert figures(streamed) == plain_figures
+    with duckdb.connect(str(tmp_path / "streamed.duckdb"), read_only=True) as con:
+        lineage = con.execute(
+            "SELECT survey, source_file, sha256, landing_url FROM reporting.load_history"
+        ).fetchall()
+    assert lineage
+    for survey, source_file, sha256, landing_url in lineage:
+        copy = Path(landing_url)
+        assert copy.parent.name == sha256
+        assert hashlib.sha256(copy.read_bytes()).hexdigest() == sha256
+        assert copy.read_bytes() == (exports / survey / str(YEAR) / source_file).read_bytes()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -126,3 +127,22 @@ def test_an_unreadable_path_is_one_line_and_status_2(in_empty_folder: Path) -> N
     assert status == 2
     assert "no such file or folder" in output
     assert "Traceback" not in output
+
+
+def test_files_too_large_to_hold_get_the_same_verdict(
+    in_empty_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streamed and read in chunks, the fixture folder gets the verdict it gets held whole."""
+
+    def verdict() -> dict[str, Any]:
+        status, output = invoke(str(IFO), "--survey", "ifo", "--year", "2024", "--json")
+        assert status == 1
+        report: dict[str, Any] = json.loads(output)
+        report["files"] = sorted(report["files"], key=lambda file: file["file"])
+        return report
+
+    held = verdict()
+    monkeypatch.setenv("BRUKARDATA_HOLD_FILE_MB", "0")
+    monkeypatch.setattr("tasks.parse.CHUNK_ROWS", 3)
+    assert verdict() == held
+    assert list(in_empty_folder.iterdir()) == []

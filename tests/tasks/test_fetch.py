@@ -134,3 +134,50 @@ def test_fetch_paths_takes_files_and_folders_once(local_source: str) -> None:
     assert files.distributed is not None
     with pytest.raises(SourceError, match="no such file or folder"):
         fetch_paths([f"{folder}/missing.csv"])
+
+
+@pytest.mark.parametrize("source_fixture", ["local_source", "memory_source", "http_source"])
+def test_a_file_too_large_to_hold_is_streamed_to_the_landing_area(
+    request: pytest.FixtureRequest, source_fixture: str, tmp_path: Path
+) -> None:
+    """Not held in memory, hashed and archived on the way, readable again from its copy."""
+    source: str = request.getfixturevalue(source_fixture)
+    landing = tmp_path / "landing"
+    files = fetch_survey_year(source, "ifo", 2024, landing=str(landing), hold_up_to=0)
+    for raw in [*files.exports, files.distributed]:
+        assert raw is not None
+        assert raw.content is None
+        expected = FILES[f"ifo/2024/{raw.source_file}"]
+        assert raw.sha256 == hashlib.sha256(expected).hexdigest()
+        assert raw.size_bytes == len(expected)
+        assert raw.landing_url == str(landing / "ifo" / "2024" / raw.sha256 / raw.source_file)
+        assert raw.location == raw.landing_url
+        assert raw.read() == expected
+    assert not any((landing / "ifo" / "2024" / ".incoming").iterdir())  # nothing left half-way
+
+
+def test_a_streamed_file_keeps_its_archived_copy(local_source: str, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    first = fetch_survey_year(local_source, "ifo", 2024, landing=str(landing), hold_up_to=0)
+    archived = Path(str(first.exports[0].landing_url))
+    written = archived.stat().st_mtime_ns
+    again = fetch_survey_year(local_source, "ifo", 2024, landing=str(landing), hold_up_to=0)
+    assert again.exports[0].landing_url == first.exports[0].landing_url
+    assert archived.stat().st_mtime_ns == written
+    archived.write_bytes(b"tampered")
+    with pytest.raises(SourceError, match="archived copy with other bytes"):
+        fetch_survey_year(local_source, "ifo", 2024, landing=str(landing), hold_up_to=0)
+
+
+def test_held_and_streamed_files_name_the_same_bytes(local_source: str) -> None:
+    held = fetch_paths([f"{local_source}/ifo/2024"])
+    streamed = fetch_paths([f"{local_source}/ifo/2024"], hold_up_to=0)
+    for small, large in zip(held.exports, streamed.exports, strict=True):
+        assert (large.source_file, large.sha256, large.size_bytes) == (
+            small.source_file,
+            small.sha256,
+            small.size_bytes,
+        )
+        assert large.content is None
+        assert large.location == large.source_url
+        assert large.read() == small.content

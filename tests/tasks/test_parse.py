@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from schemas.catalogue import Catalogue
-from tasks.fetch import RawFile
-from tasks.parse import ExportError, decode, iter_export_chunks, parse_export
+from tasks.fetch import RawFile, fetch_paths
+from tasks.parse import ExportError, decode, parse_export
 
 HEADER = [
     "kommun_kod",
@@ -149,45 +149,69 @@ def test_refused_files_say_why_in_one_line(
 
 
 def chunked(path: Path, catalogue: Catalogue, rows_per_chunk: int) -> pd.DataFrame:
-    frames = [
-        f
-        for _, f in iter_export_chunks(
-            str(path), "ifo", 2024, catalogue, rows_per_chunk=rows_per_chunk
-        )
-    ]
-    return pd.concat(frames, ignore_index=True)
+    """The file fetched as one too large to hold, parsed, and its chunks joined."""
+    (large,) = fetch_paths([str(path)], hold_up_to=0).exports
+    assert large.content is None
+    parsed = parse_export(large, "ifo", 2024, catalogue)
+    assert parsed.frame is None
+    return pd.concat(list(parsed.chunks(rows_per_chunk)), ignore_index=True)
+
+
+def assert_same_rows(path: Path, content: bytes, catalogue: Catalogue) -> None:
+    path.write_bytes(content)
+    whole = parse_export(raw(str(path), content), "ifo", 2024, catalogue).frame
+    for rows_per_chunk in (1, 3, 100):
+        pd.testing.assert_frame_equal(chunked(path, catalogue, rows_per_chunk), whole)
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252"])
+@pytest.mark.parametrize("name", ["large.csv", "large.csv.gz"])
 def test_a_large_file_read_in_chunks_gives_the_same_rows(
-    tmp_path: Path, catalogue: Catalogue, encoding: str
+    tmp_path: Path, catalogue: Catalogue, encoding: str, name: str
 ) -> None:
     rows = [[*ROW[:2], f"s{n}", "Kvinna", "Mycket lätt", *ROW[5:]] for n in range(7)]
     content = csv_bytes(encoding=encoding, rows=rows)
-    path = tmp_path / "large.csv"
-    path.write_bytes(content)
-    whole = parse_export(raw("large.csv", content), "ifo", 2024, catalogue).frame
-    for rows_per_chunk in (1, 3, 100):
-        pd.testing.assert_frame_equal(chunked(path, catalogue, rows_per_chunk), whole)
+    assert_same_rows(
+        tmp_path / name, gzip.compress(content) if name.endswith(".gz") else content, catalogue
+    )
 
 
 @pytest.mark.parametrize(
     "content",
     [
-        csv_bytes(rows=[ROW, ROW[:5]]),  # a short row
-        csv_bytes(rows=[ROW, [*ROW, "1"]]),  # a long row
-        csv_bytes()[:-3],  # no line break at the end
-        csv_bytes() + "lätt\n".encode("cp1252") + "lätt\n".encode(),  # mixed encodings
-        b"",
+        csv_bytes(rows=[ROW, ROW]) + b"\n",  # the blank line a spreadsheet leaves at the end
+        csv_bytes(rows=[ROW]) + b"\n" + csv_bytes(rows=[ROW]).split(b"\n", 1)[1],  # one inside
+        csv_bytes(rows=[]) + b"\n\n",  # only blank lines under the header
+    ],
+)
+def test_blank_lines_read_in_chunks_as_in_a_whole_file(
+    tmp_path: Path, catalogue: Catalogue, content: bytes
+) -> None:
+    assert_same_rows(tmp_path / "blank.csv", content, catalogue)
+
+
+@pytest.mark.parametrize(
+    ("content", "name"),
+    [
+        (csv_bytes(rows=[ROW, ROW[:5]]), "bad.csv"),  # a short row
+        (csv_bytes(rows=[ROW, [*ROW, "1"]]), "bad.csv"),  # a long row
+        (csv_bytes()[:-3], "bad.csv"),  # no line break at the end
+        (csv_bytes() + "lätt\n".encode("cp1252") + "lätt\n".encode(), "bad.csv"),  # mixed
+        (b"", "bad.csv"),
+        (b"  \n \n", "bad.csv"),
+        (csv_bytes(rows=[]), "bad.csv"),  # header only
+        (csv_bytes().replace(b"kon;", b"gender;"), "bad.csv"),
+        (b"\x1f\x8b not really gzip", "bad.csv.gz"),
+        (gzip.compress(csv_bytes())[:-10], "bad.csv.gz"),  # a cut archive
     ],
 )
 def test_the_chunked_reader_refuses_as_the_whole_file_reader_does(
-    tmp_path: Path, catalogue: Catalogue, content: bytes
+    tmp_path: Path, catalogue: Catalogue, content: bytes, name: str
 ) -> None:
-    path = tmp_path / "bad.csv"
+    path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(ExportError) as whole:
-        parse_export(raw("bad.csv", content), "ifo", 2024, catalogue)
+        parse_export(raw(str(path), content), "ifo", 2024, catalogue)
     with pytest.raises(ExportError) as in_chunks:
         chunked(path, catalogue, 1)
     assert str(in_chunks.value) == str(whole.value)
