@@ -113,13 +113,18 @@ def _streamed(fs: Any, path: str, name: str, landing: tuple[str, str, int] | Non
         incoming = f"{root.rstrip('/')}/{survey}/{year}/.incoming/{uuid.uuid4().hex}"
         landing_fs, incoming_path = fsspec.core.url_to_fs(incoming)
         landing_fs.makedirs(str(PurePosixPath(incoming_path).parent), exist_ok=True)
-    with fs.open(path, "rb") as source, contextlib.ExitStack() as stack:
-        copy = stack.enter_context(fsspec.open(incoming, "wb")) if incoming else None
-        while block := source.read(COPY_BLOCK_BYTES):
-            digest.update(block)
-            size += len(block)
-            if copy is not None:
-                copy.write(block)
+    try:
+        with fs.open(path, "rb") as source, contextlib.ExitStack() as stack:
+            copy = stack.enter_context(fsspec.open(incoming, "wb")) if incoming else None
+            while block := source.read(COPY_BLOCK_BYTES):
+                digest.update(block)
+                size += len(block)
+                if copy is not None:
+                    copy.write(block)
+    except BaseException:
+        if incoming is not None and landing_fs.exists(incoming_path):
+            landing_fs.rm(incoming_path)  # a half-copied file is nobody's bytes
+        raise
     raw = RawFile(name, fs.unstrip_protocol(path), None, sha256=digest.hexdigest(), size_bytes=size)
     if landing is None or incoming is None:
         return raw

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import fsspec
 import pytest
+from fsspec.implementations.local import LocalFileOpener
 
 from tasks.fetch import SourceError, archive, fetch_paths, fetch_survey_year
 
@@ -181,3 +182,22 @@ def test_held_and_streamed_files_name_the_same_bytes(local_source: str) -> None:
         assert large.content is None
         assert large.location == large.source_url
         assert large.read() == small.content
+
+
+def test_a_stream_cut_short_leaves_no_partial_copy(
+    local_source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source that fails part-way fails the fetch and leaves nothing half-copied behind."""
+    monkeypatch.setattr("tasks.fetch.COPY_BLOCK_BYTES", 8)
+    reads = iter(range(1_000))
+
+    def failing_read(self: LocalFileOpener, length: int = -1) -> bytes:
+        if next(reads) == 2:
+            raise OSError("connection reset by peer")
+        return bytes(self.f.read(length))
+
+    monkeypatch.setattr(LocalFileOpener, "read", failing_read)
+    landing = tmp_path / "landing"
+    with pytest.raises(OSError, match="connection reset"):
+        fetch_survey_year(local_source, "ifo", 2024, landing=str(landing), hold_up_to=0)
+    assert [path for path in landing.rglob("*") if path.is_file()] == []
