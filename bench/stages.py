@@ -14,6 +14,7 @@ import json
 import resource
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TypeVar
 
 from sqlalchemy import Engine
@@ -83,8 +84,9 @@ def load_survey(
         ),
     )
     validated = timed(
-        times, "validation", lambda: validate_survey_year(parsed, survey, year, catalogue)
+        times, "validation", partial(validate_survey_year, parsed, survey, year, catalogue)
     )
+    del parsed  # as the flow does: the files' text is not held through the later steps
     load_id = timed(
         times,
         "load",

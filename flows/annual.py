@@ -214,6 +214,7 @@ def _ingest_locked(
         parse_task.map(batches, unmapped(survey), unmapped(year), unmapped(catalogue)).result()
     )
     validated = validate_task(parsed, survey, year, catalogue)
+    del fetched, batches, parsed  # the files' bytes and text: not held through the later steps
     files, refused = validated.files, validated.refused
     if validated.respondents.empty:
         error = "no valid rows: nothing published, the previous figures stay"

@@ -31,9 +31,15 @@ NOT_ASKED = "answer to a question the enkät does not ask"
 FRAME_RULE_COLUMN: dict[str, str] = {DUPLICATE_SVAR_ID: "svar_id", NO_ANSWER: "answers"}
 
 
-# A second hash key (16 bytes, as pandas requires), so that each svar key is read as two
+# The two hash keys (16 bytes each, as pandas requires) that read each svar key as two
 # independent 64-bit hashes.
-_SECOND_HASH_KEY = "brukardata:svar2"
+_HASH_KEYS = ("brukardata:svar1", "brukardata:svar2")
+
+
+def _svar_hash(frame: pd.DataFrame, which: int) -> npt.NDArray[np.uint64]:
+    text = frame["kommun_kod"] + "\x1f" + frame["svar_id"]
+    hashed = pd.util.hash_pandas_object(text, index=False, hash_key=_HASH_KEYS[which])
+    return hashed.to_numpy().astype(np.uint64, copy=False)
 
 
 def svar_keys(frame: pd.DataFrame) -> npt.NDArray[np.uint64]:
@@ -41,13 +47,21 @@ def svar_keys(frame: pd.DataFrame) -> npt.NDArray[np.uint64]:
     64-bit hashes (one row of two columns per row): 16 bytes a row whatever the text, so the
     keys of a year of any size fit in memory. Two different keys read alike only if both
     hashes collide (odds of about 1e-25 among 10 million rows)."""
-    text = frame["kommun_kod"] + "\x1f" + frame["svar_id"]
-    return np.column_stack(
-        [
-            pd.util.hash_pandas_object(text, index=False).to_numpy(),
-            pd.util.hash_pandas_object(text, index=False, hash_key=_SECOND_HASH_KEY).to_numpy(),
-        ]
-    ).astype(np.uint64, copy=False)
+    return np.column_stack([_svar_hash(frame, 0), _svar_hash(frame, 1)])
+
+
+def among_svar_keys(frame: pd.DataFrame, keys: pd.MultiIndex) -> npt.NDArray[np.bool_]:
+    """Whether each row's ``svar_keys`` is one of ``keys``: the second hash is only computed
+    for rows whose first hash is among them, and neither when ``keys`` is empty (the usual case)."""
+    found = np.zeros(len(frame), dtype=bool)
+    if keys.empty:
+        return found
+    candidates = np.flatnonzero(np.isin(_svar_hash(frame, 0), keys.get_level_values(0)))
+    if len(candidates):
+        rows = frame.iloc[candidates]
+        pairs = pd.MultiIndex.from_arrays([_svar_hash(rows, 0), _svar_hash(rows, 1)])
+        found[candidates] = pairs.isin(keys)
+    return found
 
 
 def given_svar_keys(frame: pd.DataFrame) -> npt.NDArray[np.uint64]:
@@ -88,8 +102,7 @@ def respondent_schema(
     def not_duplicated(frame: pd.DataFrame) -> pd.Series:
         """Every row sharing a svar_id within a kommun fails: nobody can tell which is right."""
         shared = shared_svar_keys([given_svar_keys(frame)]) if shared_keys is None else shared_keys
-        keys = svar_keys(frame)
-        repeated = pd.MultiIndex.from_arrays([keys[:, 0], keys[:, 1]]).isin(shared)
+        repeated = among_svar_keys(frame, shared)
         return pd.Series(~repeated, index=frame.index) | frame["svar_id"].eq("")
 
     return pa.DataFrameSchema(

@@ -160,7 +160,7 @@ def _missing_questions(
     return None
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Accepted:
     """An export that passed the file-level checks: what its first reading found."""
 
@@ -171,9 +171,11 @@ class _Accepted:
     normalised: pd.DataFrame | None  # kept for a file held in memory; a large one is read again
 
     def parts(self, survey: str, catalogue: Catalogue) -> Iterator[tuple[pd.DataFrame, ...]]:
-        """(original, normalised) frames of the file, one or chunk by chunk."""
+        """(original, normalised) frames of the file, one or chunk by chunk. A kept normalised
+        frame is handed over, not kept: it is released once its batch is checked."""
         if self.export.frame is not None and self.normalised is not None:
-            yield self.export.frame, self.normalised
+            normalised, self.normalised = self.normalised, None
+            yield self.export.frame, normalised
             return
         for chunk in self.export.chunks():
             yield chunk, normalise_frame(chunk, self.export.codebook, survey, catalogue)[0]
