@@ -215,7 +215,7 @@ def _read_delimited(text: str, delimiter: str, width: int) -> pd.DataFrame:
         raise _malformed(err) from err
     except pd.errors.EmptyDataError:
         return pd.DataFrame(columns=range(width), dtype=str)
-    frame = _without_final_blank_row(frame, _ends_with_blank_line(text.encode()[-4:]))
+    frame = _without_final_blank_row(frame, _ends_with_blank_line(text[-4:].encode()))
     if len(frame) and not text.endswith(("\n", "\r")):
         # A writer ends every row with a line break; without one the file may be cut short
         # after a delimiter, which would read as a row with its last answers left blank.
