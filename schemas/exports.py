@@ -56,11 +56,11 @@ def among_svar_keys(frame: pd.DataFrame, keys: pd.MultiIndex) -> npt.NDArray[np.
     found = np.zeros(len(frame), dtype=bool)
     if keys.empty:
         return found
-    candidates = np.flatnonzero(np.isin(_svar_hash(frame, 0), keys.get_level_values(0)))
+    first = _svar_hash(frame, 0)
+    candidates = np.flatnonzero(np.isin(first, keys.get_level_values(0)))
     if len(candidates):
-        rows = frame.iloc[candidates]
-        pairs = pd.MultiIndex.from_arrays([_svar_hash(rows, 0), _svar_hash(rows, 1)])
-        found[candidates] = pairs.isin(keys)
+        second = _svar_hash(frame.iloc[candidates], 1)
+        found[candidates] = pd.MultiIndex.from_arrays([first[candidates], second]).isin(keys)
     return found
 
 
