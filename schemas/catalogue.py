@@ -9,9 +9,11 @@ never by changing code.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -19,6 +21,16 @@ SURVEYS: tuple[str, ...] = ("ifo", "fh")  # the order a run takes them in
 RIKET_CODE = "0000"
 ROLES: tuple[str, ...] = ("positive", "middle", "negative", "excluded")
 DEFAULT_REFERENCE_DIR = Path(__file__).with_name("reference")
+T = TypeVar("T")
+
+
+def remembered(memo: dict[Hashable, Any], key: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()`` once per ``key``: a run asks the same look-ups of every one of its files
+    (hundreds a year), and the reference tables behind them never change once loaded."""
+    if key not in memo:
+        memo[key] = compute()
+    value: T = memo[key]
+    return value
 
 
 def _read(directory: Path, name: str) -> pd.DataFrame:
@@ -33,9 +45,10 @@ def _in_year(frame: pd.DataFrame, year: int) -> pd.Series:
     return (first <= year) & (year <= last)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Catalogue:
-    """The reference tables, loaded once, with the look-ups the pipeline needs."""
+    """The reference tables, loaded once, with the look-ups the pipeline needs (each computed
+    once per instance; an instance is compared and hashed by identity)."""
 
     surveys: pd.DataFrame
     kommuner: pd.DataFrame
@@ -44,6 +57,7 @@ class Catalogue:
     questionnaires: pd.DataFrame
     answer_scales: pd.DataFrame
     kolada_kpis: pd.DataFrame
+    _memo: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def load(cls, directory: Path | None = None) -> Catalogue:
@@ -78,9 +92,13 @@ class Catalogue:
     # --- enkäter and composite groups ---------------------------------------------------------
     def enkater(self, survey: str, year: int) -> list[str]:
         """The questionnaires (enkäter) of a survey that exist in ``year``."""
-        v = self.verksamheter
-        rows = v[(v["survey"] == survey) & (v["kind"] == "enkat") & _in_year(v, year)]
-        return list(rows["verksamhet"])
+
+        def compute() -> tuple[str, ...]:
+            v = self.verksamheter
+            rows = v[(v["survey"] == survey) & (v["kind"] == "enkat") & _in_year(v, year)]
+            return tuple(rows["verksamhet"])
+
+        return list(remembered(self._memo, ("enkater", survey, year), compute))
 
     def composites(self, survey: str, year: int) -> dict[str, list[str]]:
         """Composite group → its member enkäter in ``year`` (``*`` means every enkät)."""
@@ -100,11 +118,17 @@ class Catalogue:
 
     def questions_asked(self, survey: str, verksamhet: str, year: int) -> list[str]:
         """The questions an enkät asks in ``year``, in catalogue order."""
-        q = self.questions
-        asked_in_year = set(q.loc[(q["survey"] == survey) & _in_year(q, year), "question_id"])
-        qn = self.questionnaires
-        listed = qn.loc[(qn["survey"] == survey) & (qn["verksamhet"] == verksamhet), "question_id"]
-        return [question for question in listed if question in asked_in_year]
+
+        def compute() -> tuple[str, ...]:
+            q, qn = self.questions, self.questionnaires
+            in_year = set(q.loc[(q["survey"] == survey) & _in_year(q, year), "question_id"])
+            listed = qn.loc[
+                (qn["survey"] == survey) & (qn["verksamhet"] == verksamhet), "question_id"
+            ]
+            return tuple(question for question in listed if question in in_year)
+
+        key = ("questions_asked", survey, verksamhet, year)
+        return list(remembered(self._memo, key, compute))
 
     @cached_property
     def scale_of(self) -> dict[str, str]:
@@ -115,17 +139,21 @@ class Catalogue:
         """code, label_sv and role of every answer option of one scale."""
         return self.answer_scales[self.answer_scales["scale_id"] == scale_id]
 
-    def answer_lookup(self, question_id: str) -> dict[str, int]:
+    def answer_lookup(self, question_id: str) -> Mapping[str, int]:
         """Every accepted spelling of an answer to ``question_id`` (code or label, lower case)."""
-        options = self.scale(self.scale_of[question_id])
-        lookup = {str(code): int(code) for code in options["code"]}
-        lookup.update(
-            {
-                label.strip().lower(): int(code)
-                for code, label in zip(options["code"], options["label_sv"], strict=True)
-            }
-        )
-        return lookup
+        return self._answer_lookups.get(self.scale_of[question_id], {})
+
+    @cached_property
+    def _answer_lookups(self) -> dict[str, dict[str, int]]:
+        """scale_id → the spellings of its answers (codes, then labels) → code."""
+        lookups: dict[str, dict[str, int]] = {}
+        for scale_id, options in self.answer_scales.groupby("scale_id", sort=False):
+            codes = [int(code) for code in options["code"]]
+            lookup = {str(code): code for code in codes}
+            labels = [label.strip().lower() for label in options["label_sv"]]
+            lookup.update(zip(labels, codes, strict=True))
+            lookups[str(scale_id)] = lookup
+        return lookups
 
     @cached_property
     def roles(self) -> pd.DataFrame:

@@ -13,15 +13,15 @@ so a new supplier layout or year is a new file, never new code.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from schemas.catalogue import Catalogue
+from schemas.catalogue import Catalogue, remembered
 
 DEFAULT_CODEBOOK_DIR = Path(__file__).with_name("codebooks")
 REQUIRED_COLUMNS: tuple[str, ...] = ("kommun_kod", "verksamhet", "svar_id", "kon")
@@ -66,6 +66,8 @@ class Codebook:
     # scale_id → answer code → further spellings beyond the catalogue's code and label
     answers: dict[str, dict[int, tuple[str, ...]]] = field(default_factory=dict)
     description: str = ""
+    # look-ups computed once per (survey, catalogue): every file of a run asks for them
+    _memo: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_file(cls, path: Path) -> Codebook:
@@ -109,44 +111,53 @@ class Codebook:
     def applies_to(self, survey: str, year: int) -> bool:
         return survey in self.surveys and self.first_year <= year <= (self.last_year or 9999)
 
-    def header_map(self, survey: str, catalogue: Catalogue) -> dict[str, str]:
+    def header_map(self, survey: str, catalogue: Catalogue) -> Mapping[str, str]:
         """Header key → canonical column name (question ids for question columns)."""
-        mapping = {header_key(s): col for col, spellings in self.columns.items() for s in spellings}
-        questions = catalogue.questions[catalogue.questions["survey"] == survey]
-        for question_id, header in zip(
-            questions["question_id"], questions[self.question_columns], strict=True
-        ):
-            mapping[header_key(header)] = question_id
-        return mapping
 
-    @property
-    def gender_lookup(self) -> dict[str, str]:
+        def compute() -> dict[str, str]:
+            mapping = {header_key(s): c for c, spellings in self.columns.items() for s in spellings}
+            questions = catalogue.questions[catalogue.questions["survey"] == survey]
+            headers = [header_key(h) for h in questions[self.question_columns]]
+            mapping.update(zip(headers, questions["question_id"], strict=True))
+            return mapping
+
+        return remembered(self._memo, ("header_map", survey, catalogue), compute)
+
+    @cached_property
+    def gender_lookup(self) -> Mapping[str, str]:
         """Spelling (compared as header_key) → K, M or X."""
         return {header_key(s): code for code, spellings in self.gender.items() for s in spellings}
 
-    def value_lookup(self, column: str, survey: str, catalogue: Catalogue) -> dict[str, str]:
+    def value_lookup(self, column: str, survey: str, catalogue: Catalogue) -> Mapping[str, str]:
         """Spelling (header_key) → code for a column whose values the catalogue names."""
-        table_name, code_column, _ = NAMED_VALUES[column]
-        table = getattr(catalogue, table_name)
-        if "survey" in table.columns:
-            table = table[table["survey"] == survey]
-        lookup: dict[str, str] = {}
-        for source in self.values.get(column, (code_column,)):
-            lookup.update(
-                {header_key(n): c for n, c in zip(table[source], table[code_column], strict=True)}
-            )
-        return lookup
 
-    def answer_lookup(self, question_id: str, catalogue: Catalogue) -> dict[str, str]:
+        def compute() -> dict[str, str]:
+            table_name, code_column, _ = NAMED_VALUES[column]
+            table = getattr(catalogue, table_name)
+            if "survey" in table.columns:
+                table = table[table["survey"] == survey]
+            lookup: dict[str, str] = {}
+            for source in self.values.get(column, (code_column,)):
+                names = [header_key(n) for n in table[source]]
+                lookup.update(zip(names, table[code_column], strict=True))
+            return lookup
+
+        return remembered(self._memo, ("value_lookup", column, survey, catalogue), compute)
+
+    def answer_lookup(self, question_id: str, catalogue: Catalogue) -> Mapping[str, str]:
         """Every spelling (header_key) of an answer to ``question_id`` → its code as text."""
-        lookup = {
-            header_key(s): str(code) for s, code in catalogue.answer_lookup(question_id).items()
-        }
-        extra = self.answers.get(catalogue.scale_of[question_id], {})
-        lookup.update(
-            {header_key(s): str(code) for code, spellings in extra.items() for s in spellings}
-        )
-        return lookup
+        scale_id = catalogue.scale_of[question_id]
+
+        def compute() -> dict[str, str]:
+            known = catalogue.answer_lookup(question_id)
+            lookup = {header_key(s): str(code) for s, code in known.items()}
+            extra = self.answers.get(scale_id, {})
+            lookup.update(
+                {header_key(s): str(code) for code, spellings in extra.items() for s in spellings}
+            )
+            return lookup
+
+        return remembered(self._memo, ("answer_lookup", scale_id, catalogue), compute)
 
     def map_header(self, header: Sequence[str], survey: str, catalogue: Catalogue) -> list[str]:
         """Canonical names for ``header``, or HeaderError naming what does not fit."""

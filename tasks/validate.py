@@ -8,7 +8,8 @@ Each row read ends in exactly one place: ``respondents``/``answers`` (valid) or 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -20,7 +21,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from schemas.catalogue import Catalogue
-from schemas.codebook import Codebook
+from schemas.codebook import Codebook, header_key
 from schemas.exports import (
     FRAME_RULE_COLUMN,
     given_svar_keys,
@@ -32,7 +33,9 @@ from schemas.frames import Answers, FileReport, Quarantine, Respondents
 from tasks.fetch import DISTRIBUTED_FILE, RawFile
 from tasks.parse import ExportError, ParsedExport, ParsedSurveyYear
 
-_WHOLE_NUMBER = r"^(\d+)\.0+$"  # how spreadsheets write integers they stored as numbers
+# how spreadsheets write integers they stored as numbers
+_WHOLE_NUMBER = re.compile(r"^(\d+)\.0+$")
+_THREE_DIGITS = re.compile(r"\d{3}")
 # The columns every parsed export has, so that a year with no readable file flows through unchanged.
 _EMPTY_EXPORT = pd.DataFrame(
     {
@@ -65,36 +68,49 @@ class ValidatedSurveyYear:
     @property
     def refused(self) -> list[str]:
         """One line per refused file, as shown to the user."""
-        refused = self.files[self.files["status"] == "refused"]
-        return [
-            f"{name}: {error}"
-            for name, error in zip(refused["source_file"], refused["error"], strict=True)
-        ]
+        return refused_files(self.files)
 
 
-def _by_distinct(cells: pd.Series, interpret: Callable[[pd.Series], pd.Series]) -> pd.Series:
+def refused_files(files: pd.DataFrame) -> list[str]:
+    """One line per refused file of a file report (``FileReport``), as shown to the user."""
+    if files.empty:
+        return []
+    refused = files[files["status"] == "refused"]
+    pairs = zip(refused["source_file"], refused["error"], strict=True)
+    return [f"{name}: {error}" for name, error in pairs]
+
+
+def _by_distinct(cells: pd.Series, interpret: Callable[[str], str]) -> pd.Series:
     """``interpret`` applied once to each distinct cell, spread back over the rows: a column
-    of a million answers holds a handful of spellings."""
+    of a million answers holds a handful of spellings, and a file of a few hundred rows is
+    read without a pandas string operation per column."""
     positions, distinct = pd.factorize(cells)
-    return _spread(interpret(pd.Series(distinct, dtype="str")), positions, cells.index)
+    return _spread([interpret(str(text)) for text in distinct], positions, cells.index)
 
 
-def _spread(values: pd.Series, positions: npt.NDArray[np.intp], index: pd.Index) -> pd.Series:
+def _spread(values: list[str], positions: npt.NDArray[np.intp], index: pd.Index) -> pd.Series:
     """Text ``values`` taken at ``positions`` (-1: missing), as a column with ``index``."""
-    taken = values.astype("str").array.take(positions, allow_fill=True)
+    taken = pd.array(values, dtype="str").take(positions, allow_fill=True)
     return pd.Series(taken, index=index)
 
 
-def _coded(
-    distinct: pd.Series, lookup: dict[str, str], *, whole_numbers: bool = False
-) -> pd.Series:
-    """The code each text spells in ``lookup`` (compared as codebook spellings are), else the
+def _coded(text: str, lookup: Mapping[str, str], *, whole_numbers: bool = False) -> str:
+    """The code ``text`` spells in ``lookup`` (compared as codebook spellings are), else the
     text itself, stripped, for validation to report. ``whole_numbers`` reads "2.0", as
     spreadsheets store integers, as "2"."""
-    keys = distinct.str.split().str.join(" ").str.casefold()
+    key = header_key(text)
     if whole_numbers:
-        keys = keys.str.replace(_WHOLE_NUMBER, r"\1", regex=True)
-    return keys.map(lookup).fillna(distinct.str.strip())
+        key = _WHOLE_NUMBER.sub(r"\1", key)
+    return lookup.get(key, text.strip())
+
+
+def _as_number(text: str) -> str:
+    return _WHOLE_NUMBER.sub(r"\1", text.strip())
+
+
+def _unpadded(text: str) -> bool:
+    """A kommun code written as a number, which lost its leading zero (114 for 0114)."""
+    return _THREE_DIGITS.fullmatch(_as_number(text)) is not None
 
 
 def normalise_frame(
@@ -109,16 +125,9 @@ def normalise_frame(
     kommun_lookup = book.value_lookup("kommun_kod", survey, catalogue)
     verksamhet_lookup = book.value_lookup("verksamhet", survey, catalogue)
 
-    def as_number(distinct: pd.Series) -> pd.Series:
-        return distinct.str.strip().str.replace(_WHOLE_NUMBER, r"\1", regex=True)
-
-    def unpadded(distinct: pd.Series) -> pd.Series:
-        """Codes written as numbers, which lost their leading zero (114 for 0114)."""
-        return as_number(distinct).str.fullmatch(r"\d{3}")
-
-    def kommun(distinct: pd.Series) -> pd.Series:
-        number = as_number(distinct)
-        return _coded(number.where(~unpadded(distinct), "0" + number), kommun_lookup)
+    def kommun(text: str) -> str:
+        number = _as_number(text)
+        return _coded("0" + number if _unpadded(text) else number, kommun_lookup)
 
     frame = parsed_frame.copy(deep=False)
     coded = {"kommun_kod", "verksamhet", "kon", *catalogue.scale_of}
@@ -126,23 +135,21 @@ def normalise_frame(
         if column not in coded:
             frame[column] = frame[column].str.strip()
     positions, distinct = pd.factorize(frame["kommun_kod"])
-    distinct_codes = pd.Series(distinct, dtype="str")
-    frame["kommun_kod"] = _spread(kommun(distinct_codes), positions, frame.index)
-    padded = int(unpadded(distinct_codes).to_numpy(dtype=bool)[positions].sum())
+    frame["kommun_kod"] = _spread([kommun(str(c)) for c in distinct], positions, frame.index)
+    unpadded = np.array([_unpadded(str(c)) for c in distinct] + [False], dtype=bool)
+    padded = int(unpadded[positions].sum())  # position -1 (a missing cell) reads the False
     frame["verksamhet"] = _by_distinct(
-        frame["verksamhet"], lambda d: _coded(d, verksamhet_lookup).str.upper()
+        frame["verksamhet"], lambda text: _coded(text, verksamhet_lookup).upper()
     )
-    frame["kon"] = _by_distinct(frame["kon"], lambda d: _coded(d, book.gender_lookup))
+    frame["kon"] = _by_distinct(frame["kon"], partial(_coded, lookup=book.gender_lookup))
     if "enhet_id" not in frame.columns:
         frame["enhet_id"] = ""
     for question in [c for c in frame.columns if c in catalogue.scale_of]:
         lookup = book.answer_lookup(question, catalogue)
-        frame[question] = _by_distinct(frame[question], partial(_answer_codes, lookup=lookup))
+        frame[question] = _by_distinct(
+            frame[question], partial(_coded, lookup=lookup, whole_numbers=True)
+        )
     return frame, padded
-
-
-def _answer_codes(distinct: pd.Series, lookup: dict[str, str]) -> pd.Series:
-    return _coded(distinct, lookup, whole_numbers=True)
 
 
 def _missing_questions(
@@ -356,9 +363,10 @@ def _respondents_and_answers(
     return respondents, answers
 
 
-def _file_report(
+def file_report(
     raw: RawFile, rows_read: int, rows_quarantined: int, padded: int, error: str | None
 ) -> dict[str, object]:
+    """A file's row of the ``FileReport``: where it came from, what it held and its fate."""
     return {
         "source_file": raw.source_file,
         "kind": "distributed" if raw.source_file.lower() == DISTRIBUTED_FILE else "answers",
@@ -374,6 +382,12 @@ def _file_report(
         "status": "refused" if error else "loaded",
         "error": error,
     }
+
+
+def report_frame(reports: list[dict[str, object]]) -> pd.DataFrame:
+    """The ``FileReport`` of rows made by ``file_report``, checked."""
+    files = pd.DataFrame(reports, columns=list(FileReport.to_schema().columns))
+    return FileReport.validate(files.astype({"error": "str", "landing_url": "str"}))
 
 
 @dataclass(frozen=True)
@@ -479,14 +493,14 @@ def validate_survey_year(
     the svar_id keys, then in batches for the row rules, so memory holds a batch, not the file.
     ``keep_rows`` False (a dry run) keeps the accounting and the quarantine, not the valid rows.
     """
-    reports = [_file_report(raw, err.rows_read, 0, 0, err.problem) for raw, err in parsed.refused]
+    reports = [file_report(raw, err.rows_read, 0, 0, err.problem) for raw, err in parsed.refused]
     accepted: list[_Accepted] = []
     keys: list[npt.NDArray[np.uint64]] = []
     for export in parsed.exports:
         try:
             file, file_keys = _accept(export, survey, year, catalogue)
         except ExportError as err:
-            reports.append(_file_report(export.raw, err.rows_read, 0, 0, err.problem))
+            reports.append(file_report(export.raw, err.rows_read, 0, 0, err.problem))
             continue
         accepted.append(file)
         keys.extend(file_keys)
@@ -514,16 +528,15 @@ def validate_survey_year(
     quarantined_per_file = quarantine["source_file"].value_counts()
     for file in accepted:
         quarantined = int(quarantined_per_file.get(file.export.raw.source_file, 0))
-        reports.append(_file_report(file.export.raw, file.rows, quarantined, file.padded, None))
+        reports.append(file_report(file.export.raw, file.rows, quarantined, file.padded, None))
     if parsed.distributed is not None:
         raw, counts = parsed.distributed
-        reports.append(_file_report(raw, len(counts), 0, 0, None))
-    files = pd.DataFrame(reports, columns=list(FileReport.to_schema().columns))
+        reports.append(file_report(raw, len(counts), 0, 0, None))
     return ValidatedSurveyYear(
         respondents=respondents,
         answers=answers,
         quarantine=quarantine,
-        files=FileReport.validate(files.astype({"error": "str", "landing_url": "str"})),
+        files=report_frame(reports),
         distributed=parsed.distributed[1] if parsed.distributed is not None else None,
         problems=problems.sort_values(["source_file", "row_number", "column"], ignore_index=True),
     )
