@@ -22,7 +22,7 @@ from flows.settings import Settings
 from schemas.catalogue import SURVEYS, Catalogue, default_catalogue
 from tasks.aggregate import aggregate_task
 from tasks.audit import AUDITED_STAGING, AuditOutcome, audit_task
-from tasks.fetch import SourceError, fetch_task
+from tasks.fetch import SourceError, SurveyYearFiles, fetch_task
 from tasks.load import (
     TRANSIENT_DB_ERRORS,
     begin_load_task,
@@ -34,7 +34,7 @@ from tasks.load import (
 from tasks.parse import combine_parsed, parse_task, split_files
 from tasks.report import write_report_task
 from tasks.summary import headline_figures
-from tasks.validate import ValidatedSurveyYear, validate_task
+from tasks.validate import ValidatedSurveyYear, refused_files, validate_task
 from warehouse.db import create_warehouse_engine
 from warehouse.load import (
     pause_point,
@@ -130,15 +130,31 @@ class Replacement:
 
 
 class NotReplaceableError(RuntimeError):
-    """The input cannot be published as asked (e.g. a re-run whose files were refused)."""
+    """The input cannot be published as asked (e.g. a re-run whose files were refused);
+    ``files`` is the report of the files read, if any, recorded with the failed load."""
+
+    def __init__(self, message: str, files: pd.DataFrame | None = None) -> None:
+        super().__init__(message)
+        self.files = files
 
 
-Planner = Callable[[Engine, ValidatedSurveyYear], Replacement | None]
+@dataclass
+class Plan:
+    """What a load read and what it replaces."""
+
+    files: pd.DataFrame  # schemas.frames.FileReport of every file of the (survey, year)
+    problems: pd.DataFrame  # broken rules of the quarantined rows read (ValidatedSurveyYear)
+    replacement: Replacement | None  # None: nothing changed, and no load is recorded
 
 
-def replace_everything(_engine: Engine, validated: ValidatedSurveyYear) -> Replacement:
-    """The annual load's plan: every row of the (survey, year) is replaced by the new input."""
-    return Replacement(
+Reader = Callable[[SurveyYearFiles], ValidatedSurveyYear]  # parse and validate these files
+Planner = Callable[[Engine, SurveyYearFiles, Reader], Plan]
+
+
+def replace_everything(_engine: Engine, fetched: SurveyYearFiles, read: Reader) -> Plan:
+    """The annual load's plan: every file is read and replaces every row of the (survey, year)."""
+    validated = read(fetched)
+    replacement = Replacement(
         respondents=validated.respondents,
         answers=validated.answers,
         distributed=validated.distributed,
@@ -148,6 +164,7 @@ def replace_everything(_engine: Engine, validated: ValidatedSurveyYear) -> Repla
         staged_distributed=validated.distributed,
         files=validated.files,
     )
+    return Plan(files=validated.files, problems=validated.problems, replacement=replacement)
 
 
 def ingest_survey_year(
@@ -209,24 +226,29 @@ def _ingest_locked(
         error = str(err) if isinstance(err, SourceError) else unreachable("source", source, err)
         load_id = failed(error, None)
         return SurveyYearOutcome(survey, year, load_id, pd.DataFrame(), [], [], error=error)
-    batches = split_files(fetched, parallelism(settings))
-    parsed = combine_parsed(
-        parse_task.map(batches, unmapped(survey), unmapped(year), unmapped(catalogue)).result()
-    )
-    validated = validate_task(parsed, survey, year, catalogue)
-    del fetched, batches, parsed  # the files' bytes and text: not held through the later steps
-    files, refused = validated.files, validated.refused
-    if validated.respondents.empty:
-        error = "no valid rows: nothing published, the previous figures stay"
-        return SurveyYearOutcome(survey, year, failed(error, files), files, refused, [], error)
-    try:
-        replacement = plan(engine, validated)
-    except NotReplaceableError as err:
-        return SurveyYearOutcome(
-            survey, year, failed(str(err), files), files, refused, [], str(err)
+
+    def read(files: SurveyYearFiles) -> ValidatedSurveyYear:
+        """Parse (in batches, one per worker) and validate ``files`` together."""
+        batches = split_files(files, parallelism(settings))
+        parsed = combine_parsed(
+            parse_task.map(batches, unmapped(survey), unmapped(year), unmapped(catalogue)).result()
         )
+        return validate_task(parsed, survey, year, catalogue)
+
+    try:
+        planned = plan(engine, fetched, read)
+    except NotReplaceableError as err:
+        found = pd.DataFrame() if err.files is None else err.files
+        return SurveyYearOutcome(
+            survey, year, failed(str(err), err.files), found, refused_files(found), [], str(err)
+        )
+    del fetched  # the files' bytes: not held through the later steps
+    files, refused, replacement = planned.files, refused_files(planned.files), planned.replacement
     if replacement is None:
         return SurveyYearOutcome(survey, year, None, files, refused, [])
+    if replacement.respondents.empty:
+        error = "no valid rows: nothing published, the previous figures stay"
+        return SurveyYearOutcome(survey, year, failed(error, files), files, refused, [], error)
     load_id = begin()
     pause_point("after-begin")
     aggregates = aggregate_task(
@@ -288,7 +310,7 @@ def _ingest_locked(
         audit=audit,
         fact_rows_changed=changed,
         quarantine_reasons={
-            str(rule): int(n) for rule, n in validated.problems["rule"].value_counts().items()
+            str(rule): int(n) for rule, n in planned.problems["rule"].value_counts().items()
         },
         suppressed_cells=int(aggregates.results["suppressed"].sum()),
     )

@@ -28,6 +28,8 @@ from sqlalchemy import Engine
 
 from flows.annual import (
     NotReplaceableError,
+    Plan,
+    Reader,
     Replacement,
     RunSummary,
     SurveyYearOutcome,
@@ -38,11 +40,14 @@ from flows.annual import (
 from flows.notify import notify_failure
 from flows.runners import task_runner
 from flows.settings import Settings
-from tasks.validate import ValidatedSurveyYear
+from tasks.fetch import SurveyYearFiles
+from tasks.validate import ValidatedSurveyYear, file_report, refused_files, report_frame
 from warehouse.db import create_warehouse_engine
 from warehouse.load import last_published_files, published_raw, record_rerun_request
 
 KOMMUN_CODE = r"\d{4}"
+# A plan that replaces nothing has no broken rules to report.
+_NO_PROBLEMS = pd.DataFrame(columns=["source_file", "row_number", "column", "rule", "value"])
 
 
 def changed_files(published: pd.DataFrame, fetched: pd.DataFrame) -> list[str]:
@@ -86,12 +91,54 @@ def close_over_files(kommuner: set[str], pairs: pd.DataFrame) -> tuple[set[str],
         kommuner = grown
 
 
+def fetched_files(fetched: SurveyYearFiles) -> pd.DataFrame:
+    """(source_file, sha256) of every file fetched, to compare with a published file report."""
+    return pd.DataFrame(
+        [(raw.source_file, raw.sha256) for raw in fetched.every_file],
+        columns=["source_file", "sha256"],
+    )
+
+
+def whole_report(
+    fetched: SurveyYearFiles, published: pd.DataFrame, validated: ValidatedSurveyYear | None
+) -> pd.DataFrame:
+    """The load's report of every fetched file, in the folder's order: the files read now as
+    validated, the others carried over. A file not read again is the published file byte for
+    byte, so its row accounting is the published one; where and when it was fetched is new."""
+    read = pd.DataFrame(columns=["source_file"]) if validated is None else validated.files
+    before = {row["source_file"]: row for row in published.to_dict("records")}
+    again = set(read["source_file"])
+    carried = []
+    for raw in fetched.every_file:
+        if raw.source_file not in again:
+            row = before[raw.source_file]
+            error = None if pd.isna(row["error"]) else str(row["error"])
+            carried.append(
+                file_report(
+                    raw,
+                    int(row["rows_read"]),
+                    int(row["rows_quarantined"]),
+                    int(row["kommun_kod_padded"]),
+                    error,
+                )
+            )
+    parts = [report_frame(carried)] if carried else []
+    report = pd.concat([*parts, *([] if validated is None else [read])], ignore_index=True)
+    order = {raw.source_file: n for n, raw in enumerate(fetched.every_file)}
+    return report.sort_values("source_file", key=lambda name: name.map(order), ignore_index=True)
+
+
 @dataclass
 class RerunPlanner:
     """The re-run's plan for ``ingest_survey_year``; keeps what it found for the request record.
 
-    ``kommuner`` restricts the re-run to those kommuner; with ``force`` they (or, without a
-    list, every kommun) are reloaded even when their files did not change.
+    Only what a re-run replaces is parsed and validated: the changed files, to learn their
+    kommuner, then, if those kommuner have rows in other files, all those files together (a
+    svar_id is unique within a kommun across files).
+    The other files are the published ones byte for byte: their rows are read back from the
+    warehouse, their accounting from the published file report. ``kommuner`` restricts the
+    re-run to those kommuner; with ``force`` they (or, without a list, every kommun) are
+    reloaded even when their files did not change.
     """
 
     survey: str
@@ -101,33 +148,46 @@ class RerunPlanner:
     changed: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
 
-    def __call__(self, engine: Engine, validated: ValidatedSurveyYear) -> Replacement | None:
+    def __call__(self, engine: Engine, fetched: SurveyYearFiles, read: Reader) -> Plan:
         published_files = last_published_files(engine, self.survey, self.year)
         if published_files.empty:
             raise NotReplaceableError(
                 f"no published load of {self.survey} {self.year} to re-run: use brukardata run"
             )
-        if validated.refused:
-            raise NotReplaceableError("re-run refused: " + "; ".join(validated.refused))
+        self.changed = changed_files(published_files, fetched_files(fetched))
+        if not self.changed and not self.force:
+            return Plan(whole_report(fetched, published_files, None), _NO_PROBLEMS, None)
         stored = published_raw(engine, self.survey, self.year)
+        stored_pairs = file_kommuner(stored["respondents"], stored["quarantine"])
+        forced = set(self.kommuner or stored_pairs["kommun_kod"]) if self.force else set()
+        first = set(self.changed) | set(
+            stored_pairs.loc[stored_pairs["kommun_kod"].isin(forced), "source_file"]
+        )
+        validated = read(fetched.only(first))
         pairs = pd.concat(
-            [
-                file_kommuner(validated.respondents, validated.quarantine),
-                file_kommuner(stored["respondents"], stored["quarantine"]),
-            ]
+            [file_kommuner(validated.respondents, validated.quarantine), stored_pairs]
         ).drop_duplicates()
-        self.changed = changed_files(published_files, validated.files)
         seeds = set(pairs.loc[pairs["source_file"].isin(self.changed), "kommun_kod"])
         seeds |= changed_hand_outs(stored["distributed"], validated.distributed)
         if self.force:
-            seeds = set(self.kommuner or pairs["kommun_kod"])
+            seeds = forced
         elif self.kommuner is not None:
             seeds &= set(self.kommuner)
         if not seeds:
-            return None
+            return Plan(whole_report(fetched, published_files, validated), _NO_PROBLEMS, None)
         kommuner, files = close_over_files(seeds, pairs)
+        if not files <= first:
+            validated = read(fetched.only(files))
+        report = whole_report(fetched, published_files, validated)
+        refused = refused_files(report)
+        if refused:
+            raise NotReplaceableError("re-run refused: " + "; ".join(refused), report)
         self.replaced = sorted(kommuner)
-        return self._replacement(validated, stored, self.replaced, sorted(files))
+        return Plan(
+            files=report,
+            problems=validated.problems,
+            replacement=self._replacement(validated, stored, self.replaced, sorted(files)),
+        )
 
     @staticmethod
     def _replacement(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -68,6 +68,16 @@ class SurveyYearFiles:
 
     exports: list[RawFile]
     distributed: RawFile | None
+
+    def only(self, source_files: Collection[str]) -> SurveyYearFiles:
+        """The exports named in ``source_files`` (in folder order), with the hand-out counts."""
+        wanted = set(source_files)
+        return replace(self, exports=[raw for raw in self.exports if raw.source_file in wanted])
+
+    @property
+    def every_file(self) -> list[RawFile]:
+        """The exports, then the hand-out counts if the folder has them."""
+        return [*self.exports, *([] if self.distributed is None else [self.distributed])]
 
 
 def survey_year_url(source: str, survey: str, year: int) -> str:

@@ -10,15 +10,18 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+import tasks.parse
 from flows.annual import annual_run
 from flows.cli import app
 from flows.rerun import rerun, rerun_command
+from tasks.fetch import RawFile
 from warehouse.db import create_warehouse_engine
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
@@ -231,3 +234,84 @@ def test_a_refused_file_fails_the_rerun_in_one_line_and_keeps_the_figures(
     assert _read(warehouse, "SELECT outcome FROM audit.rerun_requests")["outcome"].tolist() == [
         "failed"
     ]
+
+
+def file_report(warehouse: str, load_id: int) -> pd.DataFrame:
+    """A load's file report without what differs between two loads of the same files."""
+    report = _read(warehouse, f"SELECT * FROM audit.load_files WHERE load_id = {load_id}")
+    return (
+        report.drop(columns=["load_id", "loaded_at", "fetched_at"])
+        .sort_values("source_file")
+        .reset_index(drop=True)
+    )
+
+
+def newest_load(warehouse: str) -> int:
+    return int(_read(warehouse, "SELECT max(load_id) AS id FROM audit.loads")["id"].iloc[0])
+
+
+def test_a_rerun_reads_only_the_files_of_the_kommuner_it_replaces(
+    copy: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One kommun's questionnaires in two files: correcting one file (adding a svar_id the other
+    file already has) re-reads both, and nothing else, and publishes what a full reload would:
+    the same figures, quarantine and file report."""
+    source, warehouse = copy
+    whole, kommun = single_kommun_file(source, "ifo")
+    header, *rows = whole.read_bytes().splitlines(keepends=True)
+    half = len(rows) // 2
+    first, second = whole, whole.with_name(whole.stem + "_del2" + whole.suffix)
+    first.write_bytes(header + b"".join(rows[:half]))
+    second.write_bytes(header + b"".join(rows[half:]))
+    state = annual_run(
+        source=str(source), year=YEAR, surveys=["ifo"], warehouse=warehouse, return_state=True
+    )
+    assert state.is_completed(), state.message
+    second.write_bytes(header + b"".join(rows[half:]) + rows[0])
+
+    parsed: list[str] = []
+    parse_export = tasks.parse.parse_export
+
+    def recording(raw: RawFile, *args: Any) -> tasks.parse.ParsedExport:
+        parsed.append(raw.source_file)
+        return parse_export(raw, *args)
+
+    monkeypatch.setattr(tasks.parse, "parse_export", recording)
+    state = rerun(
+        survey="ifo",
+        year=YEAR,
+        reason="second half corrected",
+        source=str(source),
+        warehouse=warehouse,
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    # the changed file first, to learn its kommuner; then with the other file of its kommun
+    assert parsed == [second.name, first.name, second.name]
+    request = _read(warehouse, "SELECT changed_files, replaced_kommuner FROM audit.rerun_requests")
+    assert request.to_dict("records") == [
+        {"changed_files": second.name, "replaced_kommuner": kommun}
+    ]
+
+    monkeypatch.undo()
+    fresh = f"duckdb:///{tmp_path / 'fresh.duckdb'}"
+    state = annual_run(
+        source=str(source), year=YEAR, surveys=["ifo"], warehouse=fresh, return_state=True
+    )
+    assert state.is_completed(), state.message
+    pd.testing.assert_frame_equal(
+        file_report(warehouse, newest_load(warehouse)), file_report(fresh, newest_load(fresh))
+    )
+    quarantine = f"SELECT * EXCLUDE (load_id) FROM raw.quarantine WHERE year = {YEAR}"
+    duplicates = _read(warehouse, quarantine)
+    assert kommun in set(duplicates["kommun_kod"])
+    pd.testing.assert_frame_equal(
+        duplicates.sort_values(["source_file", "row_number"], ignore_index=True),
+        _read(fresh, quarantine).sort_values(["source_file", "row_number"], ignore_index=True),
+    )
+    for view in FIGURE_VIEWS:
+        rerun_rows = view_rows(create_warehouse_engine(warehouse), view)
+        pd.testing.assert_frame_equal(
+            rerun_rows[rerun_rows["year"] == YEAR].reset_index(drop=True),
+            view_rows(create_warehouse_engine(fresh), view),
+        )
