@@ -42,7 +42,12 @@ def test_a_sound_load_passes_and_its_data_docs_are_written(tmp_path: Path) -> No
     assert outcome.status == "passed", outcome.problems
     assert outcome.expectations["success"].all()
     assert outcome.data_docs_path == str(tmp_path / "load-7" / "index.html")
-    assert Path(outcome.data_docs_path).is_file()
+    # one page per checked frame, each linked from the index
+    checks = {name.split(":")[0] for name in outcome.expectations["expectation"]}
+    pages = {page.parts[-4] for page in (tmp_path / "load-7" / "validations").rglob("*.html")}
+    assert pages == {f"load-7-{check}" for check in checks}
+    index = Path(outcome.data_docs_path).read_text(encoding="utf-8")
+    assert all(page in index for page in pages)
 
 
 def test_a_broken_load_fails_and_a_big_move_only_warns(tmp_path: Path) -> None:
