@@ -105,6 +105,20 @@ def copy(published: tuple[Path, Path], tmp_path: Path) -> tuple[Path, str]:
     return tmp_path / "source", f"duckdb:///{tmp_path / 'w.duckdb'}"
 
 
+@pytest.fixture
+def parsed_files(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the export files parsed from now on, in order."""
+    parsed: list[str] = []
+    parse_export = tasks.parse.parse_export
+
+    def recording(raw: RawFile, *args: Any) -> tasks.parse.ParsedExport:
+        parsed.append(raw.source_file)
+        return parse_export(raw, *args)
+
+    monkeypatch.setattr(tasks.parse, "parse_export", recording)
+    return parsed
+
+
 def _read(warehouse: str, sql: str) -> pd.DataFrame:
     with create_warehouse_engine(warehouse).connect() as conn:
         return pd.read_sql(text(sql), conn)
@@ -251,7 +265,7 @@ def newest_load(warehouse: str) -> int:
 
 
 def test_a_rerun_reads_only_the_files_of_the_kommuner_it_replaces(
-    copy: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    copy: tuple[Path, str], tmp_path: Path, parsed_files: list[str]
 ) -> None:
     """One kommun's questionnaires in two files: correcting one file (adding a svar_id the other
     file already has) re-reads both, and nothing else, and publishes what a full reload would:
@@ -268,15 +282,8 @@ def test_a_rerun_reads_only_the_files_of_the_kommuner_it_replaces(
     )
     assert state.is_completed(), state.message
     second.write_bytes(header + b"".join(rows[half:]) + rows[0])
+    parsed_files.clear()  # from here on: what the re-run reads
 
-    parsed: list[str] = []
-    parse_export = tasks.parse.parse_export
-
-    def recording(raw: RawFile, *args: Any) -> tasks.parse.ParsedExport:
-        parsed.append(raw.source_file)
-        return parse_export(raw, *args)
-
-    monkeypatch.setattr(tasks.parse, "parse_export", recording)
     state = rerun(
         survey="ifo",
         year=YEAR,
@@ -287,13 +294,12 @@ def test_a_rerun_reads_only_the_files_of_the_kommuner_it_replaces(
     )
     assert state.is_completed(), state.message
     # the changed file first, to learn its kommuner; then with the other file of its kommun
-    assert parsed == [second.name, first.name, second.name]
+    assert parsed_files == [second.name, first.name, second.name]
     request = _read(warehouse, "SELECT changed_files, replaced_kommuner FROM audit.rerun_requests")
     assert request.to_dict("records") == [
         {"changed_files": second.name, "replaced_kommuner": kommun}
     ]
 
-    monkeypatch.undo()
     fresh = f"duckdb:///{tmp_path / 'fresh.duckdb'}"
     state = annual_run(
         source=str(source), year=YEAR, surveys=["ifo"], warehouse=fresh, return_state=True
@@ -308,6 +314,66 @@ def test_a_rerun_reads_only_the_files_of_the_kommuner_it_replaces(
     pd.testing.assert_frame_equal(
         duplicates.sort_values(["source_file", "row_number"], ignore_index=True),
         _read(fresh, quarantine).sort_values(["source_file", "row_number"], ignore_index=True),
+    )
+    for view in FIGURE_VIEWS:
+        rerun_rows = view_rows(create_warehouse_engine(warehouse), view)
+        pd.testing.assert_frame_equal(
+            rerun_rows[rerun_rows["year"] == YEAR].reset_index(drop=True),
+            view_rows(create_warehouse_engine(fresh), view),
+        )
+
+
+def test_a_forced_rerun_of_one_kommun_reads_only_its_file(
+    copy: tuple[Path, str], parsed_files: list[str]
+) -> None:
+    source, warehouse = copy
+    whole, kommun = single_kommun_file(source, "ifo")
+    state = rerun(
+        survey="ifo",
+        year=YEAR,
+        kommuner=[kommun],
+        force=True,
+        reason="reference fix for one kommun",
+        source=str(source),
+        warehouse=warehouse,
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    assert parsed_files == [whole.name]
+    request = _read(warehouse, "SELECT replaced_kommuner, rows_replaced FROM audit.rerun_requests")
+    assert request.to_dict("records") == [{"replaced_kommuner": kommun, "rows_replaced": 0}]
+
+
+def test_a_withdrawn_file_removes_its_kommun_as_a_full_reload_would(
+    copy: tuple[Path, str], tmp_path: Path, parsed_files: list[str]
+) -> None:
+    source, warehouse = copy
+    withdrawn, kommun = single_kommun_file(source, "ifo")
+    withdrawn.unlink()
+    state = rerun(
+        survey="ifo",
+        year=YEAR,
+        reason="file sent by mistake",
+        source=str(source),
+        warehouse=warehouse,
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    assert parsed_files == []  # nothing left to read: the kommun's rows are simply gone
+    request = _read(warehouse, "SELECT changed_files, replaced_kommuner FROM audit.rerun_requests")
+    assert request.to_dict("records") == [
+        {"changed_files": withdrawn.name, "replaced_kommuner": kommun}
+    ]
+    kept = _read(warehouse, f"SELECT DISTINCT kommun_kod FROM raw.respondents WHERE year = {YEAR}")
+    assert kommun not in set(kept["kommun_kod"])
+
+    fresh = f"duckdb:///{tmp_path / 'fresh.duckdb'}"
+    state = annual_run(
+        source=str(source), year=YEAR, surveys=["ifo"], warehouse=fresh, return_state=True
+    )
+    assert state.is_completed(), state.message
+    pd.testing.assert_frame_equal(
+        file_report(warehouse, newest_load(warehouse)), file_report(fresh, newest_load(fresh))
     )
     for view in FIGURE_VIEWS:
         rerun_rows = view_rows(create_warehouse_engine(warehouse), view)
