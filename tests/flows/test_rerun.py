@@ -264,6 +264,26 @@ def newest_load(warehouse: str) -> int:
     return int(_read(warehouse, "SELECT max(load_id) AS id FROM audit.loads")["id"].iloc[0])
 
 
+def assert_as_a_fresh_reload(source: Path, warehouse: str, tmp_path: Path) -> str:
+    """A fresh annual load of ``source`` into an empty warehouse, whose URL is returned, after
+    checking that the re-run in ``warehouse`` published the same file report and figures."""
+    fresh = f"duckdb:///{tmp_path / 'fresh.duckdb'}"
+    state = annual_run(
+        source=str(source), year=YEAR, surveys=["ifo"], warehouse=fresh, return_state=True
+    )
+    assert state.is_completed(), state.message
+    pd.testing.assert_frame_equal(
+        file_report(warehouse, newest_load(warehouse)), file_report(fresh, newest_load(fresh))
+    )
+    for view in FIGURE_VIEWS:
+        rerun_rows = view_rows(create_warehouse_engine(warehouse), view)
+        pd.testing.assert_frame_equal(
+            rerun_rows[rerun_rows["year"] == YEAR].reset_index(drop=True),
+            view_rows(create_warehouse_engine(fresh), view),
+        )
+    return fresh
+
+
 def test_a_rerun_reads_only_the_files_of_the_kommuner_it_replaces(
     copy: tuple[Path, str], tmp_path: Path, parsed_files: list[str]
 ) -> None:
@@ -300,14 +320,7 @@ def test_a_rerun_reads_only_the_files_of_the_kommuner_it_replaces(
         {"changed_files": second.name, "replaced_kommuner": kommun}
     ]
 
-    fresh = f"duckdb:///{tmp_path / 'fresh.duckdb'}"
-    state = annual_run(
-        source=str(source), year=YEAR, surveys=["ifo"], warehouse=fresh, return_state=True
-    )
-    assert state.is_completed(), state.message
-    pd.testing.assert_frame_equal(
-        file_report(warehouse, newest_load(warehouse)), file_report(fresh, newest_load(fresh))
-    )
+    fresh = assert_as_a_fresh_reload(source, warehouse, tmp_path)
     quarantine = f"SELECT * EXCLUDE (load_id) FROM raw.quarantine WHERE year = {YEAR}"
     duplicates = _read(warehouse, quarantine)
     assert kommun in set(duplicates["kommun_kod"])
@@ -315,12 +328,6 @@ def test_a_rerun_reads_only_the_files_of_the_kommuner_it_replaces(
         duplicates.sort_values(["source_file", "row_number"], ignore_index=True),
         _read(fresh, quarantine).sort_values(["source_file", "row_number"], ignore_index=True),
     )
-    for view in FIGURE_VIEWS:
-        rerun_rows = view_rows(create_warehouse_engine(warehouse), view)
-        pd.testing.assert_frame_equal(
-            rerun_rows[rerun_rows["year"] == YEAR].reset_index(drop=True),
-            view_rows(create_warehouse_engine(fresh), view),
-        )
 
 
 def test_a_forced_rerun_of_one_kommun_reads_only_its_file(
@@ -367,17 +374,4 @@ def test_a_withdrawn_file_removes_its_kommun_as_a_full_reload_would(
     kept = _read(warehouse, f"SELECT DISTINCT kommun_kod FROM raw.respondents WHERE year = {YEAR}")
     assert kommun not in set(kept["kommun_kod"])
 
-    fresh = f"duckdb:///{tmp_path / 'fresh.duckdb'}"
-    state = annual_run(
-        source=str(source), year=YEAR, surveys=["ifo"], warehouse=fresh, return_state=True
-    )
-    assert state.is_completed(), state.message
-    pd.testing.assert_frame_equal(
-        file_report(warehouse, newest_load(warehouse)), file_report(fresh, newest_load(fresh))
-    )
-    for view in FIGURE_VIEWS:
-        rerun_rows = view_rows(create_warehouse_engine(warehouse), view)
-        pd.testing.assert_frame_equal(
-            rerun_rows[rerun_rows["year"] == YEAR].reset_index(drop=True),
-            view_rows(create_warehouse_engine(fresh), view),
-        )
+    assert_as_a_fresh_reload(source, warehouse, tmp_path)
