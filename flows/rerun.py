@@ -4,7 +4,8 @@ A re-run goes through the annual run's steps (fetch, validate, aggregate, stage,
 with a different plan of what to replace. A file's sha256 is compared with the newest published
 load's file report; the kommuner found in changed, added or removed files (and those whose
 hand-out counts changed) are replaced, together with every kommun sharing a file with them (a
-file is the unit the row accounting and its audit check). The figures are recomputed from the
+file is the unit the row accounting and its audit check); only their files are parsed and
+validated, so a re-run's reading costs what changed. The figures are recomputed from the
 whole (survey, year), because complementary suppression crosses kommuner within a län: the
 kept kommuner's respondents are read back from the warehouse, the new ones numbered above them.
 Publishing then replaces those kommuner's raw rows and only the fact rows that differ, so the
@@ -100,14 +101,17 @@ def fetched_files(fetched: SurveyYearFiles) -> pd.DataFrame:
 
 
 def whole_report(
-    fetched: SurveyYearFiles, published: pd.DataFrame, validated: ValidatedSurveyYear | None
+    fetched: SurveyYearFiles,
+    published: pd.DataFrame,
+    validated: ValidatedSurveyYear | None = None,
 ) -> pd.DataFrame:
-    """The load's report of every fetched file, in the folder's order: the files read now as
-    validated, the others carried over. A file not read again is the published file byte for
-    byte, so its row accounting is the published one; where and when it was fetched is new."""
-    read = pd.DataFrame(columns=["source_file"]) if validated is None else validated.files
+    """The load's report of every fetched file, in the folder's order: the files ``validated``
+    now as they were read, the others carried over. A file not read again is the published file
+    byte for byte, so its row accounting is the published one; where and when it was fetched is
+    new."""
+    read = [] if validated is None else [validated.files]
+    again = set() if validated is None else set(validated.files["source_file"])
     before = {row["source_file"]: row for row in published.to_dict("records")}
-    again = set(read["source_file"])
     carried = []
     for raw in fetched.every_file:
         if raw.source_file not in again:
@@ -122,8 +126,7 @@ def whole_report(
                     error,
                 )
             )
-    parts = [report_frame(carried)] if carried else []
-    report = pd.concat([*parts, *([] if validated is None else [read])], ignore_index=True)
+    report = pd.concat([*([report_frame(carried)] if carried else []), *read], ignore_index=True)
     order = {raw.source_file: n for n, raw in enumerate(fetched.every_file)}
     return report.sort_values("source_file", key=lambda name: name.map(order), ignore_index=True)
 
@@ -156,7 +159,8 @@ class RerunPlanner:
             )
         self.changed = changed_files(published_files, fetched_files(fetched))
         if not self.changed and not self.force:
-            return Plan(whole_report(fetched, published_files, None), _NO_PROBLEMS, None)
+            report = self._checked(whole_report(fetched, published_files))
+            return Plan(report, _NO_PROBLEMS, None)
         stored = published_raw(engine, self.survey, self.year)
         stored_pairs = file_kommuner(stored["respondents"], stored["quarantine"])
         forced = set(self.kommuner or stored_pairs["kommun_kod"]) if self.force else set()
@@ -164,6 +168,7 @@ class RerunPlanner:
             stored_pairs.loc[stored_pairs["kommun_kod"].isin(forced), "source_file"]
         )
         validated = read(fetched.only(first))
+        report = self._checked(whole_report(fetched, published_files, validated))
         pairs = pd.concat(
             [file_kommuner(validated.respondents, validated.quarantine), stored_pairs]
         ).drop_duplicates()
@@ -174,20 +179,25 @@ class RerunPlanner:
         elif self.kommuner is not None:
             seeds &= set(self.kommuner)
         if not seeds:
-            return Plan(whole_report(fetched, published_files, validated), _NO_PROBLEMS, None)
+            return Plan(report, _NO_PROBLEMS, None)
         kommuner, files = close_over_files(seeds, pairs)
-        if not files <= first:
+        if not files <= first:  # their kommuner have rows in files not read yet: read together
             validated = read(fetched.only(files))
-        report = whole_report(fetched, published_files, validated)
-        refused = refused_files(report)
-        if refused:
-            raise NotReplaceableError("re-run refused: " + "; ".join(refused), report)
+            report = whole_report(fetched, published_files, validated)
         self.replaced = sorted(kommuner)
         return Plan(
             files=report,
             problems=validated.problems,
             replacement=self._replacement(validated, stored, self.replaced, sorted(files)),
         )
+
+    @staticmethod
+    def _checked(report: pd.DataFrame) -> pd.DataFrame:
+        """The file ``report``, unless a file in it is refused: then the re-run is refused."""
+        refused = refused_files(report)
+        if refused:
+            raise NotReplaceableError("re-run refused: " + "; ".join(refused), report)
+        return report
 
     @staticmethod
     def _replacement(
