@@ -121,9 +121,10 @@ def main() -> None:
         f"{p} {version(p)}" for p in ("prefect", "pandas", "duckdb", "great-expectations",
                                       "pandera", "sqlalchemy")))  # fmt: skip
     rows = []
+    work_totals: dict[Path, float] = {}
     for name, (source, respondents, repeats) in scales.items():
         stages = stage_runs(source, args.work, repeats)
-        work_total = sum(stages[s] for s in STAGES)
+        work_total = work_totals[source] = sum(stages[s] for s in STAGES)
         row = {"scale": name, "respondents": respondents, "runs": repeats}
         row |= {s: round(stages[s], 2) for s in STAGES}
         row |= {
@@ -153,8 +154,12 @@ def main() -> None:
     if not args.no_server:
         print("\nbrukardata run, national, both surveys (s, median):")
         sources = {"as exported": generated_source, "CSV rewrite": args.work / "x1"}
-        for how, wall in end_to_end(sources, args.work, args.repeats).items():
+        walls = end_to_end(sources, args.work, args.repeats)
+        for how, wall in walls.items():
             print(f"  {how}: {wall:.1f}")
+        print("orchestration and start-up (run with server − total without orchestration):")
+        for name, source in sources.items():
+            print(f"  {name}: {walls[f'with server, {name}'] - work_totals[source]:.1f}")
     if args.quick:
         print("\n10-year warehouse (BI queries, one-kommun re-run): skipped with --quick")
     else:
