@@ -124,20 +124,24 @@ def _read(warehouse: str, sql: str) -> pd.DataFrame:
         return pd.read_sql(text(sql), conn)
 
 
+def completed_rerun(source: Path, warehouse: str, **options: Any) -> None:
+    """Re-run IFO of ``YEAR`` from ``source`` into ``warehouse``; it must end Completed."""
+    state = rerun(
+        survey="ifo",
+        year=YEAR,
+        source=str(source),
+        warehouse=warehouse,
+        return_state=True,
+        **options,
+    )
+    assert state.is_completed(), state.message
+
+
 def test_unchanged_input_changes_no_reporting_view(copy: tuple[Path, str]) -> None:
     source, warehouse = copy
     before = view_checksums(warehouse)
     loads_before = _read(warehouse, "SELECT count(*) AS n FROM audit.loads")["n"].iloc[0]
-    state = rerun(
-        survey="ifo",
-        year=YEAR,
-        reason="check that nothing moved",
-        requested_by="tester",
-        source=str(source),
-        warehouse=warehouse,
-        return_state=True,
-    )
-    assert state.is_completed(), state.message
+    completed_rerun(source, warehouse, reason="check that nothing moved", requested_by="tester")
     assert view_checksums(warehouse) == before
     assert _read(warehouse, "SELECT count(*) AS n FROM audit.loads")["n"].iloc[0] == loads_before
     request = _read(warehouse, "SELECT * FROM audit.rerun_requests").iloc[0]
@@ -150,16 +154,7 @@ def test_unchanged_input_changes_no_reporting_view(copy: tuple[Path, str]) -> No
 def test_a_forced_rerun_of_unchanged_input_keeps_every_figure(copy: tuple[Path, str]) -> None:
     source, warehouse = copy
     before = view_checksums(warehouse)
-    state = rerun(
-        survey="ifo",
-        year=YEAR,
-        force=True,
-        reason="reload after a reference fix",
-        source=str(source),
-        warehouse=warehouse,
-        return_state=True,
-    )
-    assert state.is_completed(), state.message
+    completed_rerun(source, warehouse, force=True, reason="reload after a reference fix")
     after = view_checksums(warehouse)
     # the forced load is logged in load_history; every figure stays the same
     assert {v: after[v] for v in before if v != "load_history"} == {
@@ -304,15 +299,7 @@ def test_a_rerun_reads_only_the_files_of_the_kommuner_it_replaces(
     second.write_bytes(header + b"".join(rows[half:]) + rows[0])
     parsed_files.clear()  # from here on: what the re-run reads
 
-    state = rerun(
-        survey="ifo",
-        year=YEAR,
-        reason="second half corrected",
-        source=str(source),
-        warehouse=warehouse,
-        return_state=True,
-    )
-    assert state.is_completed(), state.message
+    completed_rerun(source, warehouse, reason="second half corrected")
     # the changed file first, to learn its kommuner; then with the other file of its kommun
     assert parsed_files == [second.name, first.name, second.name]
     request = _read(warehouse, "SELECT changed_files, replaced_kommuner FROM audit.rerun_requests")
@@ -335,17 +322,13 @@ def test_a_forced_rerun_of_one_kommun_reads_only_its_file(
 ) -> None:
     source, warehouse = copy
     whole, kommun = single_kommun_file(source, "ifo")
-    state = rerun(
-        survey="ifo",
-        year=YEAR,
+    completed_rerun(
+        source,
+        warehouse,
         kommuner=[kommun],
         force=True,
         reason="reference fix for one kommun",
-        source=str(source),
-        warehouse=warehouse,
-        return_state=True,
     )
-    assert state.is_completed(), state.message
     assert parsed_files == [whole.name]
     request = _read(warehouse, "SELECT replaced_kommuner, rows_replaced FROM audit.rerun_requests")
     assert request.to_dict("records") == [{"replaced_kommuner": kommun, "rows_replaced": 0}]
@@ -357,15 +340,7 @@ def test_a_withdrawn_file_removes_its_kommun_as_a_full_reload_would(
     source, warehouse = copy
     withdrawn, kommun = single_kommun_file(source, "ifo")
     withdrawn.unlink()
-    state = rerun(
-        survey="ifo",
-        year=YEAR,
-        reason="file sent by mistake",
-        source=str(source),
-        warehouse=warehouse,
-        return_state=True,
-    )
-    assert state.is_completed(), state.message
+    completed_rerun(source, warehouse, reason="file sent by mistake")
     assert parsed_files == []  # nothing left to read: the kommun's rows are simply gone
     request = _read(warehouse, "SELECT changed_files, replaced_kommuner FROM audit.rerun_requests")
     assert request.to_dict("records") == [
