@@ -30,7 +30,7 @@ import pandas as pd
 from bench.bi_queries import time_queries
 from bench.data import generated, write_scaled
 from bench.floor import compare, duckdb_floor, pandas_alternative
-from bench.stages import STAGES
+from bench.stages import STAGES, SUPPRESSION
 from bench.ten_years import load_year, report
 
 YEAR = 2024
@@ -127,6 +127,7 @@ def main() -> None:
         work_total = work_totals[source] = sum(stages[s] for s in STAGES)
         row = {"scale": name, "respondents": respondents, "runs": repeats}
         row |= {s: round(stages[s], 2) for s in STAGES}
+        row[SUPPRESSION] = round(stages[SUPPRESSION], 2)
         row |= {
             "total (no orchestration)": round(work_total, 1),
             "peak MB": round(stages["peak_rss_mb"]),

@@ -13,12 +13,17 @@ import argparse
 import json
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
+from unittest.mock import patch
 
+import pandas as pd
 from sqlalchemy import Engine
 
+import tasks.aggregate
+import tasks.suppression
 from flows.settings import Settings
 from schemas.catalogue import SURVEYS, default_catalogue
 from tasks.aggregate import aggregate
@@ -39,6 +44,7 @@ from warehouse.load import (
 
 T = TypeVar("T")
 STAGES = ("fetch+parse", "validation", "aggregation", "load", "audit")
+SUPPRESSION = "of which suppression"  # disclosure control, inside the aggregation
 
 
 def timed(times: dict[str, float], name: str, step: Callable[[], T]) -> T:
@@ -49,15 +55,27 @@ def timed(times: dict[str, float], name: str, step: Callable[[], T]) -> T:
     return result
 
 
+@contextmanager
+def suppression_timed(times: dict[str, float]) -> Iterator[None]:
+    """Add the time of every disclosure-control call the aggregation makes to ``times``."""
+
+    def suppress(*args: Any, **kwargs: Any) -> pd.Series:
+        return timed(times, SUPPRESSION, lambda: tasks.suppression.suppress(*args, **kwargs))
+
+    with patch.object(tasks.aggregate, "suppress", suppress):
+        yield
+
+
 def run_year(source: str, year: int, warehouse: str) -> dict[str, float]:
     """Load both surveys of ``year``; seconds per stage, plus ``peak_rss_mb`` of this process."""
-    times: dict[str, float] = {}
+    times: dict[str, float] = {SUPPRESSION: 0.0}
     settings = Settings(warehouse=warehouse)
     catalogue = default_catalogue()
     engine = create_warehouse_engine(warehouse)
     timed(times, "load", lambda: prepare_warehouse(engine, catalogue))
-    for survey in SURVEYS:
-        load_survey(times, survey, source=source, year=year, settings=settings, engine=engine)
+    with suppression_timed(times):
+        for survey in SURVEYS:
+            load_survey(times, survey, source=source, year=year, settings=settings, engine=engine)
     times["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return times
 

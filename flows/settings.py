@@ -12,6 +12,7 @@ from sqlalchemy import make_url
 from schemas.catalogue import default_catalogue
 from tasks.fetch import HOLD_UP_TO_BYTES
 from tasks.statistics import critical_z
+from tasks.suppression import METHOD as SUPPRESSION_METHOD
 
 DEFAULT_WAREHOUSE = "duckdb:///brukardata.duckdb"
 DEFAULT_KOLADA_URL = "https://api.kolada.se"
@@ -86,6 +87,7 @@ class Settings(BaseSettings):
         scales = default_catalogue().answer_scales
         return {
             "suppression_threshold": self.suppression_threshold,
+            "suppression_method": SUPPRESSION_METHOD,
             "confidence_level": self.confidence_level,
             "significance_level": self.significance_level,
             "z_critical": critical_z(self.significance_level),

@@ -88,7 +88,6 @@ def aggregate(
     distribution["suppression_reason"] = results["suppression_reason"].array.take(
         distribution["cell"].to_numpy()
     )
-    distribution = distribution[~_unpublished(results).to_numpy()[distribution["cell"]]]
 
     respondent_strata = strata.assign(n_respondents=np.bincount(stratum, minlength=len(strata)))
     response_counts = _with_distributed(

@@ -67,6 +67,7 @@ OUT_OF_SCALE_FROM = 7  # the first code tried as an answer outside a scale
 BLANK_SHARE = 0.05  # questions left unanswered
 EXCLUDED_SHARE = 0.05  # "vet ej" and the like, among the answered
 MISSING_GENDER_SHARE = 0.03
+MISSING_UNIT_SHARE = 0.03  # FH rows of an enkät given in units that name none
 LABEL_FILE_SHARE = 0.3  # CSV files writing answer labels instead of codes
 GENDER_WORD_FILE_SHARE = 0.3  # files writing Kvinna/Man instead of K/M
 POSITIVE_LOGIT = 1.9  # about 87 % positive before kommun, enkät, question and person effects
@@ -460,13 +461,16 @@ def _genders(n_rows: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _units(rows: pd.DataFrame, rng: np.random.Generator) -> pd.Series:
-    """A unit (e.g. ``DV02``) per row: a few per kommun and enkät, some busier than others."""
+    """A unit (e.g. ``DV02``) per row: a few per kommun and enkät, some busier than others,
+    and a few rows that name no unit."""
     cell_size = rows.groupby(["kommun_kod", "verksamhet"])["verksamhet"].transform("size")
     n_units = np.clip(1 + cell_size.to_numpy() // 12, 1, 5)
-    number = pd.Series(1 + (rng.random(len(rows)) ** 1.5 * n_units).astype(int), index=rows.index)
+    draw = rng.random(len(rows))
+    number = pd.Series(1 + (draw**1.5 * n_units).astype(int), index=rows.index)
     prefix = rows["verksamhet"].str.split("_").str[-1]
     units = prefix + number.astype(str).str.zfill(2)
-    return units.where(~rows["verksamhet"].isin(ENKATER_WITHOUT_UNIT), "")
+    named = ~rows["verksamhet"].isin(ENKATER_WITHOUT_UNIT) & (draw >= MISSING_UNIT_SHARE)
+    return units.where(named, "")
 
 
 def _apply_defects(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -3,11 +3,13 @@
 For a kommun: each survey's questions (the ``ALL`` group, everyone) against riket and against
 last year, with n and the confidence interval; bar charts with interval whiskers and trend
 lines are inline SVG, so the file opens anywhere without a network. Without a kommun the report
-shows riket. Suppressed cells are shown as such, never as 0.
+shows riket. Suppressed cells are shown as such, never as 0, and say why: too few answers (the
+threshold recorded with the load that published them) or protecting another hidden figure.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,16 +21,22 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine, text
 
 from schemas.catalogue import RIKET_CODE
+from schemas.frames import FEW_ANSWERS, PROTECTS_OTHER
 
 OVERVIEW_GROUP = "ALL"  # the composite group of every enkät: the survey as a whole
-SUPPRESSED_TEXT = "Visas ej (för få svar)"
+SUPPRESSED_TEXT = "Visas ej"
+HIDDEN_BECAUSE = {
+    FEW_ANSWERS: "Visas ej (färre än {threshold} svar)",
+    PROTECTS_OTHER: "Visas ej (skyddar en annan uppgift som har för få svar)",
+}
 BAR_COLOURS = {"area": "#1f5f8b", "riket": "#9bb7cc"}
 
 FIGURES = text(
     """
     SELECT t.survey, s.name_sv AS survey_name, t.year, t.level, t.area_code, t.area_name,
         t.question_id, t.question_text, t.kolada_short, t.n_valid, t.pct_positive,
-        r.ci_low, r.ci_high, t.suppressed, t.prev_pct_positive, t.change_pp, t.significant
+        r.ci_low, r.ci_high, t.suppressed, r.suppression_reason, t.prev_pct_positive,
+        t.change_pp, t.significant
     FROM reporting.trends AS t
         JOIN reporting.results AS r ON r.survey = t.survey AND r.year = t.year
             AND r.level = t.level AND r.area_code = t.area_code
@@ -42,10 +50,19 @@ FIGURES = text(
 
 RESPONDENTS = text(
     """
-    SELECT survey, area_code, n_respondents, response_rate, suppressed
+    SELECT survey, area_code, n_respondents, response_rate, suppressed, suppression_reason
     FROM reporting.response_counts
     WHERE year = :year AND verksamhet = :group AND gender = 'T'
         AND area_code IN (:area, :riket)
+    """
+)
+
+# The settings of the load that published each survey's figures of the year
+LOAD_SETTINGS = text(
+    """
+    SELECT survey, settings FROM audit.loads
+    WHERE year = :year AND status = 'published'
+    ORDER BY load_id
     """
 )
 
@@ -58,6 +75,7 @@ class ReportData:
     area_code: str
     figures: pd.DataFrame  # one row per survey, year, area and question (FIGURES)
     respondents: pd.DataFrame  # one row per survey and area of ``year`` (RESPONDENTS)
+    thresholds: dict[str, int]  # survey -> the suppression threshold of its published load
 
 
 def read_report_data(engine: Engine, year: int, kommun: str | None = None) -> ReportData:
@@ -66,16 +84,27 @@ def read_report_data(engine: Engine, year: int, kommun: str | None = None) -> Re
     with engine.connect() as conn:
         figures = pd.read_sql(FIGURES, conn, params=params | {"year": year})
         respondents = pd.read_sql(RESPONDENTS, conn, params=params | {"year": year})
+        settings = conn.execute(LOAD_SETTINGS, {"year": year}).all()
+    thresholds = {
+        survey: json.loads(recorded)["suppression_threshold"] for survey, recorded in settings
+    }
     area_code = kommun or RIKET_CODE
     if not ((figures["year"] == year) & (figures["area_code"] == area_code)).any():
         where = f"kommun {kommun}" if kommun else "riket"
         raise LookupError(f"no published figures for {where} in {year}")
-    return ReportData(year, area_code, figures, respondents)
+    return ReportData(year, area_code, figures, respondents, thresholds)
 
 
 def _percent(value: float | None) -> str:
     """A share as Swedish text: whole percent, or the suppression note."""
     return SUPPRESSED_TEXT if value is None or pd.isna(value) else f"{round(value)} %"
+
+
+def hidden_text(reason: str | None, threshold: int) -> str:
+    """Why a figure is not shown, in the reader's words."""
+    if isinstance(reason, str) and reason in HIDDEN_BECAUSE:
+        return HIDDEN_BECAUSE[reason].format(threshold=threshold)
+    return SUPPRESSED_TEXT
 
 
 def _interval(low: float | None, high: float | None) -> str:
@@ -206,7 +235,15 @@ def _side_by_side(figures: pd.DataFrame, year: int, area_code: str) -> pd.DataFr
     area = this_year[this_year["area_code"] == area_code]
     riket = this_year[this_year["area_code"] == RIKET_CODE]
     merged = area[
-        [*keys, "n_valid", *columns, "prev_pct_positive", "change_pp", "significant"]
+        [
+            *keys,
+            "n_valid",
+            *columns,
+            "suppression_reason",
+            "prev_pct_positive",
+            "change_pp",
+            "significant",
+        ]
     ].rename(columns={name: f"area_{short}" for name, short in columns.items()})
     merged = merged.merge(
         riket[["question_id", *columns]].rename(
@@ -239,9 +276,12 @@ def render_report(data: ReportData) -> str:
             (data.respondents["survey"] == survey)
             & (data.respondents["area_code"] == data.area_code)
         ]
+        threshold = data.thresholds[str(survey)]
         surveys.append(
             {
                 "name": str(figures["survey_name"].iloc[0]),
+                "threshold": threshold,
+                "hidden": lambda reason, threshold=threshold: hidden_text(reason, threshold),
                 "rows": rows.to_dict("records"),
                 "respondents": respondents.to_dict("records"),
                 "bars": bar_chart(rows, area_name, data.area_code),
@@ -257,7 +297,6 @@ def render_report(data: ReportData) -> str:
         area_name=area_name,
         is_riket=data.area_code == RIKET_CODE,
         surveys=surveys,
-        suppressed_text=SUPPRESSED_TEXT,
         colours=BAR_COLOURS,
     )
 

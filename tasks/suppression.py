@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,7 +36,12 @@ import pandas as pd
 
 from schemas.frames import FEW_ANSWERS, PROTECTS_OTHER
 
-METHOD = "families: no lone hidden member; parent minus readable parts 0 or >= threshold"
+# Recorded with every load, so a reader knows which rule its hidden cells follow.
+METHOD = (
+    "complementary suppression over families (T = K + M + unknown gender; group = its enkäter; "
+    "riket = län = kommuner = units + no unit): no lone hidden member, and a published parent "
+    "minus its published parts is 0 or at least the threshold"
+)
 
 
 @dataclass(frozen=True)
@@ -98,10 +104,10 @@ def suppress(
         if unpublished is None
         else unpublished.to_numpy(dtype=bool)
     )
-    while _hide_complements(hidden, sizes, free, families, threshold):
-        pass
-    reason = np.where(primary, FEW_ANSWERS, np.where(hidden, PROTECTS_OTHER, None))
-    return pd.Series(reason, index=cells.index, name="suppression_reason", dtype="str")
+    _hide_complements(hidden, sizes, free, families, threshold)
+    reason = pd.Series(PROTECTS_OTHER, index=cells.index, name="suppression_reason", dtype="str")
+    reason[primary] = FEW_ANSWERS
+    return reason.where(hidden)
 
 
 def _families(
@@ -113,7 +119,8 @@ def _families(
     """Resolve every hierarchy to membership edges by looking up each part's parent key."""
     if not cells.index.equals(pd.RangeIndex(len(cells))):
         raise ValueError("cells must have a default RangeIndex")
-    key_index = pd.MultiIndex.from_frame(cells[list(keys)])
+    key = _KeyCodes(cells, keys)
+    key_index = pd.Index(key.of_cells())
     if not key_index.is_unique:
         raise ValueError(f"cells are not unique by {list(keys)}")
     families: list[npt.NDArray[np.int64]] = []
@@ -121,20 +128,15 @@ def _families(
     parents: list[npt.NDArray[np.bool_]] = []
     for number, hierarchy in enumerate(hierarchies):
         is_part = hierarchy.parts.to_numpy(dtype=bool)
-        part_rows = cells.loc[is_part, list(keys)]
-        parent_keys = part_rows.copy()
-        for column, value in hierarchy.parent.items():
-            parent_keys[column] = (
-                value[is_part].to_numpy() if isinstance(value, pd.Series) else value
-            )
-        parent_row = key_index.get_indexer(pd.MultiIndex.from_frame(parent_keys))
+        parent_row = key_index.get_indexer(pd.Index(key.of_parents(is_part, hierarchy.parent)))
+        part_rows = np.flatnonzero(is_part)
         if (parent_row < 0).any():
-            orphans = part_rows[parent_row < 0].head(3).to_dict("records")
+            orphans = cells.loc[part_rows[parent_row < 0][:3], list(keys)].to_dict("records")
             raise ValueError(f"cells without the parent they add up to, e.g. {orphans}")
         family = number * len(cells) + parent_row.astype(np.int64)
         unique_family, first = np.unique(family, return_index=True)
         families += [family, unique_family]
-        members += [part_rows.index.to_numpy(dtype=np.intp), parent_row[first].astype(np.intp)]
+        members += [part_rows.astype(np.intp), parent_row[first].astype(np.intp)]
         parents += [np.zeros(len(family), dtype=np.bool_), np.ones(len(first), dtype=np.bool_)]
     if not families:
         empty = np.zeros(0, dtype=np.intp)
@@ -153,8 +155,50 @@ def _families(
     return _Families(family_codes, member, is_parent, parent_of, adds_up)
 
 
+class _KeyCodes:
+    """A cell key as one integer: each key column's values numbered, the numbers combined.
+
+    A parent's key differs from its parts' in a column or two, so only those are looked up;
+    integers are matched in a fraction of the time text tuples take. A value no cell has gets
+    a number of its own, so its key matches no cell.
+    """
+
+    def __init__(self, cells: pd.DataFrame, keys: Sequence[str]) -> None:
+        self.numbers: dict[str, npt.NDArray[np.intp]] = {}
+        self.values: dict[str, pd.Index] = {}
+        for column in keys:
+            numbers, values = pd.factorize(cells[column])
+            self.numbers[column], self.values[column] = numbers, pd.Index(values)
+
+    def of_cells(self) -> npt.NDArray[np.int64]:
+        return self._combined(self.numbers)
+
+    def of_parents(
+        self, is_part: npt.NDArray[np.bool_], parent: Mapping[str, pd.Series | str]
+    ) -> npt.NDArray[np.int64]:
+        numbers = {}
+        for column, own in self.numbers.items():
+            value = parent.get(column)
+            if value is None:
+                numbers[column] = own[is_part]
+            elif isinstance(value, pd.Series):
+                which, distinct = pd.factorize(value[is_part])
+                numbers[column] = self.values[column].get_indexer(distinct)[which]
+            else:
+                number = self.values[column].get_indexer(pd.Index([value]))[0]
+                numbers[column] = np.full(is_part.sum(), number)
+        return self._combined(numbers)
+
+    def _combined(self, numbers: Mapping[str, npt.NDArray[np.intp]]) -> npt.NDArray[np.int64]:
+        combined = np.zeros(len(next(iter(numbers.values()))), dtype=np.int64)
+        for column, number in numbers.items():
+            absent = len(self.values[column])
+            combined = combined * (absent + 1) + np.where(number < 0, absent, number)
+        return combined
+
+
 def _per_family(
-    family: npt.NDArray[np.intp], values: npt.NDArray[np.int64], n_families: int
+    family: npt.NDArray[np.intp], values: npt.NDArray[Any], n_families: int
 ) -> npt.NDArray[np.int64]:
     """Sum ``values`` (one column per measure) over the members of each family."""
     return np.stack(
@@ -174,17 +218,25 @@ def _narrowed(
     family's parts (the rest is read). Families only go down the hierarchies, so a few rounds
     settle it."""
     narrowed = np.where(hidden[:, None], sizes, 0).astype(np.float64)
-    parts = families.parts
-    part_family, part_member = families.family[parts], families.member[parts]
-    parent_hidden = hidden[families.parent_of]
+    expands = hidden[families.parent_of] & families.adds_up.any(axis=1)
+    edges = families.parts & expands[families.family]
+    if not edges.any():
+        return narrowed
+    family, which = np.unique(families.family[edges], return_inverse=True)
+    member = families.member[edges]
+    adds_up = families.adds_up[family]
+    # families grouped by their parent, so each parent's least expansion is one reduction
+    parent = families.parent_of[family]
+    order = np.argsort(parent, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(parent[order]) != 0])
+    expanded = parent[order][starts]
     while True:
-        sums = _per_family(part_family, narrowed[part_member], len(families.parent_of))
-        sums = np.where(families.adds_up & parent_hidden[:, None], sums, np.inf)
-        updated = narrowed.copy()
-        np.minimum.at(updated, families.parent_of, sums)
-        if np.array_equal(updated, narrowed):
+        sums = _per_family(which, narrowed[member], len(family)).astype(np.float64)
+        least = np.minimum.reduceat(np.where(adds_up, sums, np.inf)[order], starts, axis=0)
+        updated = np.minimum(narrowed[expanded], least)
+        if np.array_equal(updated, narrowed[expanded]):
             return narrowed
-        narrowed = updated
+        narrowed[expanded] = updated
 
 
 def _hide_complements(
@@ -193,29 +245,65 @@ def _hide_complements(
     free: npt.NDArray[np.bool_],
     families: _Families,
     threshold: int,
-) -> bool:
-    """One pass of both rules: every family that breaks one hides one more member.
+) -> None:
+    """Apply both rules until every family holds (``hidden`` is updated in place).
 
-    A family whose parent is being hidden in the same pass waits for the next pass, where the
-    hidden parent may already be what it needs (fewer cells hidden than if every family acted
-    at once). Returns whether anything new was hidden (``hidden`` is updated in place).
+    The first rule is cheap and settles most families, so it runs to its end before each pass
+    of the second, which has to narrow every hidden cell first.
     """
-    n_families = len(families.parent_of)
+    while True:
+        while _hide_one_more(_lone(hidden, families), hidden, sizes, free, families):
+            pass
+        small = _small_remainder(hidden, sizes, families, threshold)
+        if not _hide_one_more(small, hidden, sizes, free, families, parts_first=True):
+            return
+
+
+def _lone(hidden: npt.NDArray[np.bool_], families: _Families) -> npt.NDArray[np.bool_]:
+    """Families with exactly one hidden member."""
     member_hidden = hidden[families.member]
-    lone = np.bincount(families.family, weights=member_hidden, minlength=n_families) == 1
+    n_families = len(families.parent_of)
+    hidden_members = np.bincount(families.family, weights=member_hidden, minlength=n_families)
+    lone: npt.NDArray[np.bool_] = hidden_members == 1
+    return lone
+
+
+def _small_remainder(
+    hidden: npt.NDArray[np.bool_],
+    sizes: npt.NDArray[np.int64],
+    families: _Families,
+    threshold: int,
+) -> npt.NDArray[np.bool_]:
+    """Families with a readable parent whose hidden parts narrow down to 1..threshold - 1."""
     parts = families.parts
     remainder = _per_family(
         families.family[parts],
-        _narrowed(hidden, sizes, families)[families.member[parts]].astype(np.int64),
-        n_families,
+        _narrowed(hidden, sizes, families)[families.member[parts]],
+        len(families.parent_of),
     )
     small = ((remainder > 0) & (remainder < threshold) & families.adds_up).any(axis=1)
-    small &= ~hidden[families.parent_of]
-    breaks = lone | small
-    candidate = breaks[families.family] & ~member_hidden
-    # A small remainder is raised by hiding a part; the parent only where no part is left.
-    has_part = np.bincount(families.family[candidate & parts], minlength=n_families) > 0
-    candidate &= ~(families.is_parent & small[families.family] & has_part[families.family])
+    return small & ~hidden[families.parent_of]
+
+
+def _hide_one_more(
+    breaks: npt.NDArray[np.bool_],
+    hidden: npt.NDArray[np.bool_],
+    sizes: npt.NDArray[np.int64],
+    free: npt.NDArray[np.bool_],
+    families: _Families,
+    *,
+    parts_first: bool = False,
+) -> bool:
+    """In every family that ``breaks`` a rule, hide one more member; whether any was hidden.
+
+    With ``parts_first`` the parent is chosen only where no part is left to hide. A family
+    whose parent is being hidden in the same pass waits for the next pass, where the hidden
+    parent may already be what it needs (fewer cells hidden than if every family acted at once).
+    """
+    candidate = breaks[families.family] & ~hidden[families.member]
+    if parts_first:
+        has_part = np.bincount(families.family[candidate & families.parts], minlength=len(breaks))
+        candidate &= ~(families.is_parent & (has_part[families.family] > 0))
     if not candidate.any():
         return False
     family = families.family[candidate]

@@ -30,6 +30,7 @@ CELL = ["level", "area_code", "verksamhet", "gender"]
 @dataclass(frozen=True)
 class Exposure:
     attack: str
+    family: str  # T - K - M, kommun - units, group - enkäter, län - kommuner, riket - län
     parent: tuple[str, ...]
     group: int
 
@@ -38,6 +39,7 @@ class Exposure:
 class Family:
     """A published relation: ``parent`` = sum of ``parts`` (+ an unpublished remainder)."""
 
+    kind: str
     parent: tuple[str, ...]
     parts: list[tuple[str, ...]]
     remainder: str | None  # what is never published: "unknown gender", "no unit"
@@ -63,7 +65,8 @@ class Table:
         self.kommun_of = dict(zip(frame["area_code"], frame["kommun_kod"], strict=True))
         self.lan_of = dict(zip(frame["area_code"], frame["lan_kod"], strict=True))
         self.children: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
-        self.composites = composites
+        self.group_sums = _group_sums(composites)
+        self.shown_below: dict[tuple[str, ...], set[float]] = {}
         for key in self.value:
             level, area, *_ = key
             if level == "enhet":
@@ -85,13 +88,25 @@ class Table:
         level, _, verksamhet, gender, *rest = parent
         if gender == "T":
             parts = [(*parent[:3], g, *rest) for g in ("K", "M")]
-            yield Family(parent, [p for p in parts if p in self.value], "unknown gender")
+            yield Family("T - K - M", parent, [p for p in parts if p in self.value], "unknown")
         geography = self.children.get(parent, [])
         if geography or level in ("lan", "riket"):
-            yield Family(parent, geography, "no unit" if level == "kommun" else None)
-        for members in _group_sums(self.composites).get(verksamhet, []):
+            below = {"kommun": "units", "lan": "kommuner", "riket": "län"}[level]
+            remainder = "no unit" if level == "kommun" else None
+            yield Family(f"{level} - {below}", parent, geography, remainder)
+        for members in self.group_sums.get(verksamhet, []):
             parts = [(*parent[:2], member, *parent[3:]) for member in members]
-            yield Family(parent, [p for p in parts if p in self.value], None)
+            yield Family("group - enkäter", parent, [p for p in parts if p in self.value], None)
+
+    def narrowings(self, part: tuple[str, ...]) -> set[float]:
+        """What can be subtracted from a hidden cell: 0, or the published parts of a sum it is
+        the total of."""
+        if part not in self.shown_below:
+            self.shown_below[part] = {0.0} | {
+                float(sum(self.value[p] for p in below.parts if not self.hidden(p)))
+                for below in self.families(part)
+            }
+        return self.shown_below[part]
 
     def residual(self, family: Family) -> float:
         shown = [self.value[p] for p in family.parts if not self.hidden(p)]
@@ -119,11 +134,11 @@ def attack(table: Table, threshold: int) -> list[Exposure]:
         for family in table.families(parent):
             residual = table.residual(family)
             if 0 < residual < threshold:
-                exposures.append(Exposure("subtract", parent, int(residual)))
+                exposures.append(Exposure("subtract", family.kind, parent, int(residual)))
                 continue
             for group in _narrowed(table, family, residual):
                 if 0 < group < threshold:
-                    exposures.append(Exposure("narrow", parent, int(group)))
+                    exposures.append(Exposure("narrow", family.kind, parent, int(group)))
                     break
     return exposures
 
@@ -133,12 +148,7 @@ def _narrowed(table: Table, family: Family, residual: float) -> Iterator[float]:
     hidden = [p for p in family.parts if table.hidden(p)]
     if not hidden or len(hidden) > 6:
         return
-    options = []
-    for part in hidden:
-        shown_below = {0.0}
-        for below in table.families(part):
-            shown_below.add(sum(table.value[p] for p in below.parts if not table.hidden(p)))
-        options.append(sorted(shown_below))
+    options = [sorted(table.narrowings(part)) for part in hidden]
     for choice in itertools.islice(itertools.product(*options), 4096):
         yield residual - sum(choice)
 
@@ -180,5 +190,5 @@ def solve(table: Table, threshold: int) -> list[Exposure]:
         pinned = np.allclose(free_directions[:, column], 0, atol=1e-9)
         value = round(float(solution[column]))
         if pinned and 0 < value < threshold:
-            exposures.append(Exposure("solve", cell, value))
+            exposures.append(Exposure("solve", "equations", cell, value))
     return exposures

@@ -503,7 +503,16 @@ def _replace_differing_rows(conn: Connection, table: Table, partition: dict[str,
     staged_rows = staged.c.load_id == partition["load_id"]
 
     def same(left: Table, right: Table) -> Any:
-        return and_(*[left.c[name].is_not_distinct_from(right.c[name]) for name in compared])
+        """Row equality, NULL equal to NULL; plain ``=`` where a column holds no NULL, so the
+        database can hash-join on those (IS NOT DISTINCT FROM alone makes a nested loop)."""
+        return and_(
+            *[
+                left.c[name].is_not_distinct_from(right.c[name])
+                if table.c[name].nullable
+                else left.c[name] == right.c[name]
+                for name in compared
+            ]
+        )
 
     deleted = conn.execute(
         delete(table).where(published_rows, ~exists().where(staged_rows, same(staged, table)))

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import Engine
 
 from schemas.catalogue import Catalogue
-from tasks.report import SUPPRESSED_TEXT, write_report
+from schemas.frames import PROTECTS_OTHER
+from tasks.report import write_report
 from tests.warehouse.test_statistics_views import publish_load, result, write_facts
 from warehouse import tables
 from warehouse.db import create_warehouse_engine, upgrade
@@ -55,7 +56,8 @@ def run_chromium(page: Path, tmp_path: Path, *arguments: str) -> str:
 
 @pytest.fixture
 def published(tmp_path: Path, catalogue: Catalogue) -> Engine:
-    """Kalmar and riket, IFO 2023 and 2024 (ALL, everyone); one question suppressed in Kalmar."""
+    """Kalmar and riket, IFO 2023 and 2024 (ALL, everyone); one question suppressed in Kalmar
+    (too few answers), loaded with the suppression threshold 6."""
     engine = create_warehouse_engine(f"duckdb:///{tmp_path / 'brukardata.duckdb'}")
     upgrade(engine)
     sync_dimensions(engine, catalogue)
@@ -66,7 +68,7 @@ def published(tmp_path: Path, catalogue: Catalogue) -> Engine:
         "IFO_INFO": ((40, 50), (None, 4), (600, 1000), (610, 1000)),
     }
     for year, column in ((2023, 0), (2024, 1)):
-        load_id = publish_load(engine, "ifo", year, 0.05)
+        load_id = publish_load(engine, "ifo", year, 0.05, threshold=6)
         rows = []
         for question, counts in figures.items():
             rows.append(result("kommun", "ALL", "T", question, *counts[column]))
@@ -97,10 +99,30 @@ def test_report_renders_figures_charts_and_suppression(published: Engine, tmp_pa
     # helhetssyn 81/100 vs 80/100: +1 pp, not significant
     assert "+1 procentenheter" in text
     assert "+1 procentenheter (signifikant)" not in text
-    # tydlig information: 4 answers in Kalmar → suppressed, never a number
-    assert f"tydlig information {SUPPRESSED_TEXT}" in text
+    # tydlig information: 4 answers in Kalmar → suppressed, never a number, with the reason and
+    # the threshold of the load that published it
+    assert "tydlig information Visas ej (färre än 6 svar) – –" in text
+    assert "Uppgifter med färre än 6 svar visas inte" in text
     assert dom.count("<svg") == 1 + 3  # the bar chart and one trend chart per question
     assert dom.count("<polyline") == 3 + 2  # riket's 3 lines, Kalmar's 2 (INFO: one point)
+
+
+def test_a_complement_says_it_protects_another_figure(
+    published: Engine, tmp_path: Path, catalogue: Catalogue
+) -> None:
+    # FH 2024: Kalmar's trivsel is hidden to protect another cell; its respondents too few
+    load_id = publish_load(published, "fh", 2024, 0.05, threshold=6)
+    rows = [
+        result("kommun", "ALL", "T", "FH_TRIVS", None, 40, reason=PROTECTS_OTHER),
+        result("riket", "ALL", "T", "FH_TRIVS", 900, 1000),
+    ]
+    write_facts(published, tables.fct_results, "fh", 2024, load_id=load_id, rows=rows)
+    html = write_report(published, 2024, tmp_path / "rapport.html", kommun="0880").read_text(
+        encoding="utf-8"
+    )
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert "Visas ej (skyddar en annan uppgift som har för få svar) – –" in text
+    assert "40" not in text.split("Funktionshinder", 1)[1].split("Jämförelse per fråga")[0]
 
 
 def test_report_of_a_year_without_figures_says_so(published: Engine, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, insert, text
 
 from flows.settings import Settings
 from schemas.catalogue import Catalogue
+from schemas.frames import FEW_ANSWERS
 from tasks.statistics import wilson_interval
 from warehouse import tables
 from warehouse.kolada import store_kolada_values
@@ -24,9 +25,14 @@ KOMMUN, LAN = "0880", "08"
 AREA = {"kommun": (KOMMUN, KOMMUN, LAN), "lan": (LAN, None, LAN), "riket": ("0000", None, None)}
 
 
-def publish_load(engine: Engine, survey: str, year: int, significance_level: float) -> int:
-    """A published load of (survey, year) whose settings record ``significance_level``."""
-    settings = Settings(significance_level=significance_level).statistical_settings()
+def publish_load(
+    engine: Engine, survey: str, year: int, significance_level: float, threshold: int = 5
+) -> int:
+    """A published load of (survey, year) whose settings record ``significance_level`` and the
+    suppression ``threshold``."""
+    settings = Settings(
+        significance_level=significance_level, suppression_threshold=threshold
+    ).statistical_settings()
     with engine.begin() as conn:
         load_id: int = conn.execute(
             insert(tables.loads)
@@ -56,9 +62,15 @@ def cell(level: str, verksamhet: str, gender: str) -> dict[str, Any]:
 
 
 def result(
-    level: str, verksamhet: str, gender: str, question: str, *counts: int | None
+    level: str,
+    verksamhet: str,
+    gender: str,
+    question: str,
+    *counts: int | None,
+    reason: str = FEW_ANSWERS,
 ) -> dict[str, Any]:
-    """One result row from (n_positive, n_valid); n_positive None: the cell is suppressed."""
+    """One result row from (n_positive, n_valid); n_positive None: the cell is suppressed
+    (for ``reason``)."""
     n_positive, n_valid = counts
     assert n_valid is not None
     published = n_positive is not None
@@ -71,6 +83,7 @@ def result(
         "ci_low": low.iloc[0] if published else None,
         "ci_high": high.iloc[0] if published else None,
         "suppressed": not published,
+        "suppression_reason": None if published else reason,
     }
 
 
