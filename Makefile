@@ -43,4 +43,5 @@ clean:
 
 bench: install  ## benchmarks, figures printed, never asserted (BENCH_ARGS=--quick: national only)
 	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
+	$(BIN)/python -m bench.disclosure
 	$(BIN)/python -m bench.read_large_export --size-mb 1024
