@@ -146,3 +146,24 @@ def test_files_too_large_to_hold_get_the_same_verdict(
     monkeypatch.setattr("tasks.parse.CHUNK_ROWS", 3)
     assert verdict() == held
     assert list(in_empty_folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("hold_file_mb", ["256", "0"])
+def test_a_first_row_longer_than_the_header_refuses_the_file(
+    in_empty_folder: Path, monkeypatch: pytest.MonkeyPatch, hold_file_mb: str
+) -> None:
+    """Read whole or streamed, the extra field is never taken as an index shifting the columns."""
+    monkeypatch.setenv("BRUKARDATA_HOLD_FILE_MB", hold_file_mb)
+    header = (IFO / "good_utf8.csv").read_text(encoding="utf-8").splitlines()[0]
+    export = in_empty_folder / "long_first_row.csv"
+    export.write_text(
+        f"{header}\n0883;EKB;a1;K;1;1;1;1;1;1;1;EXTRA\n0642;BOU_VH;s2;K;1;1;1;1;1;1;1\n",
+        encoding="utf-8",
+    )
+    status, output = invoke(str(export), "--survey", "ifo", "--year", "2024", "--json")
+    report = json.loads(output)
+    assert status == 1
+    assert report["ok"] is False
+    assert report["files"][0]["error"] == (
+        "malformed CSV: row 2 has 12 field(s), the header 11 (1 long row(s) in all)"
+    )

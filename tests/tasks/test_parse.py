@@ -215,3 +215,42 @@ def test_the_chunked_reader_refuses_as_the_whole_file_reader_does(
     with pytest.raises(ExportError) as in_chunks:
         chunked(path, catalogue, 1)
     assert str(in_chunks.value) == str(whole.value)
+
+
+LONG_FIRST_ROW = csv_bytes(rows=[[*ROW, "EXTRA"], [*ROW[:2], "s2", *ROW[3:]]])
+
+
+@pytest.mark.parametrize("name", ["long.csv", "long.csv.gz"])
+def test_a_first_row_longer_than_the_header_is_refused_with_its_row(
+    tmp_path: Path, catalogue: Catalogue, name: str
+) -> None:
+    """Extra fields must not be taken as an index, shifting every column of every row."""
+    content = gzip.compress(LONG_FIRST_ROW) if name.endswith(".gz") else LONG_FIRST_ROW
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ExportError) as whole:
+        parse_export(raw(str(path), content), "ifo", 2024, catalogue)
+    assert str(whole.value) == (
+        f"{path}: malformed CSV: row 2 has 12 field(s), the header 11 (1 long row(s) in all)"
+    )
+    with pytest.raises(ExportError) as in_chunks:
+        chunked(path, catalogue, 1)
+    assert str(in_chunks.value) == str(whole.value)
+
+
+def test_a_workbook_row_longer_than_the_header_is_refused_with_its_row(
+    catalogue: Catalogue,
+) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(HEADER)
+    sheet.append(ROW)
+    sheet.append([*ROW, "EXTRA"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    with pytest.raises(ExportError) as refused:
+        parse_export(raw("a.xlsx", buffer.getvalue()), "ifo", 2024, catalogue)
+    assert str(refused.value) == (
+        "a.xlsx: row 3 has a value in column 12, which has no header (1 row(s) in all)"
+    )
