@@ -65,8 +65,12 @@ class SurveyYearOutcome:
     def ok(self) -> bool:
         return self.error is None and not self.refused
 
+    def _of_kind(self, kind: str) -> pd.DataFrame:
+        return self.files[self.files["kind"] == kind] if len(self.files) else self.files
+
     def total(self, column: str) -> int:
-        return int(self.files[column].sum()) if len(self.files) else 0
+        """``column`` summed over the answers files: questionnaires, never hand-out counts."""
+        return int(self._of_kind("answers")[column].sum()) if len(self.files) else 0
 
     def summary_row(self) -> dict[str, str]:
         """The outcome in one line of the run's summary (the CLI's table, the UI's artifact)."""
@@ -74,14 +78,20 @@ class SurveyYearOutcome:
             "survey": self.survey,
             "year": str(self.year),
             "load": "–" if self.load_id is None else str(self.load_id),
-            "files": str(len(self.files)),
+            "files": str(len(self._of_kind("answers"))),
             "refused": str(len(self.refused)),
             "rows read": str(self.total("rows_read")),
             "loaded": str(self.total("rows_loaded")),
             "quarantined": str(self.total("rows_quarantined")),
+            "hand-out counts": _hand_out_counts(self._of_kind("distributed")),
             "suppressed cells": str(self.suppressed_cells),
             "status": "ok" if self.ok else "failed",
         }
+
+
+def _hand_out_counts(files: pd.DataFrame) -> str:
+    """The rows of ``utdelade.csv`` read, "–" without one."""
+    return str(int(files["rows_read"].sum())) if len(files) else "–"
 
 
 @dataclass

@@ -148,16 +148,22 @@ def _streamed(fs: Any, path: str, name: str, landing: tuple[str, str, int] | Non
     return replace(raw, landing_url=url)
 
 
+def is_distributed(source_file: str) -> bool:
+    """Whether a file holds the hand-out counts: named ``utdelade.csv`` in any folder, any case.
+
+    The one rule for fetching, parsing and accounting, so that a file is never counted as
+    questionnaires in one place and as hand-out counts in another."""
+    return PurePosixPath(source_file).name.lower() == DISTRIBUTED_FILE
+
+
 def _is_fetched(name: str) -> bool:
-    lowered = name.lower()
-    return PurePosixPath(lowered).name == DISTRIBUTED_FILE or lowered.endswith(EXPORT_SUFFIXES)
+    return is_distributed(name) or name.lower().endswith(EXPORT_SUFFIXES)
 
 
 def _sorted_files(raws: list[RawFile], where: str) -> SurveyYearFiles:
     """Exports and the hand-out counts apart; a folder without any export is a source error."""
-    is_distributed = [PurePosixPath(r.source_file).name.lower() == DISTRIBUTED_FILE for r in raws]
-    exports = [raw for raw, counts in zip(raws, is_distributed, strict=True) if not counts]
-    distributed = [raw for raw, counts in zip(raws, is_distributed, strict=True) if counts]
+    exports = [raw for raw in raws if not is_distributed(raw.source_file)]
+    distributed = [raw for raw in raws if is_distributed(raw.source_file)]
     if not exports:
         raise SourceError(f"{where}: no export files ({', '.join(EXPORT_SUFFIXES)})")
     if len(distributed) > 1:

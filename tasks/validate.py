@@ -30,7 +30,7 @@ from schemas.exports import (
     shared_svar_keys,
 )
 from schemas.frames import Answers, FileReport, Quarantine, Respondents
-from tasks.fetch import DISTRIBUTED_FILE, RawFile
+from tasks.fetch import RawFile, is_distributed
 from tasks.parse import ExportError, ParsedExport, ParsedSurveyYear
 
 # how spreadsheets write integers they stored as numbers
@@ -369,7 +369,7 @@ def file_report(
     """A file's row of the ``FileReport``: where it came from, what it held and its fate."""
     return {
         "source_file": raw.source_file,
-        "kind": "distributed" if raw.source_file.lower() == DISTRIBUTED_FILE else "answers",
+        "kind": "distributed" if is_distributed(raw.source_file) else "answers",
         "source_url": raw.source_url,
         "fetched_at": pd.Timestamp(raw.fetched_at).as_unit("us"),
         "landing_url": raw.landing_url,
