@@ -27,7 +27,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from schemas.catalogue import Catalogue
-from schemas.codebook import Codebook, HeaderError, header_key, match_codebook
+from schemas.codebook import Codebook, HeaderError, closest, header_key, match_codebook
 from schemas.frames import Distributed
 from tasks.fetch import RawFile, SurveyYearFiles
 
@@ -386,21 +386,27 @@ def parse_export(raw: RawFile, survey: str, year: int, catalogue: Catalogue) -> 
 
 
 def _choose_delimiter(text: str, survey: str, year: int, catalogue: Catalogue) -> str:
-    """The delimiter whose header split a codebook explains; both or neither is an error."""
+    """The delimiter whose header split a codebook explains; both or neither is an error.
+
+    When neither does, the complaint is about the header as the delimiter splitting it into
+    more cells reads it: the other one sees a single long name, not the columns at fault.
+    """
     fits: list[str] = []
-    complaints: list[str] = []
+    complaints: list[tuple[int, HeaderError]] = []
     for delimiter in DELIMITERS:
         header = [cell for cell in _header_cells(text, delimiter) if cell]
         try:
             match_codebook(header, survey, year, catalogue)
         except HeaderError as err:
-            complaints.append(str(err))
+            complaints.append((len(header), err))
         else:
             fits.append(delimiter)
     if len(fits) > 1:
         raise ValueError("delimiter cannot be decided: the header reads with both ';' and ','")
     if not fits:
-        raise HeaderError(f"header matches no codebook: {min(complaints, key=len)}")
+        widest = max(cells for cells, _ in complaints)
+        complaint = closest([err for cells, err in complaints if cells == widest])
+        raise HeaderError(f"header matches no codebook: {complaint}")
     return fits[0]
 
 

@@ -254,3 +254,32 @@ def test_a_workbook_row_longer_than_the_header_is_refused_with_its_row(
     assert str(refused.value) == (
         "a.xlsx: row 3 has a value in column 12, which has no header (1 row(s) in all)"
     )
+
+
+@pytest.mark.parametrize("extra", [500, 10_000])
+def test_many_unknown_columns_are_named_briefly_split_by_the_files_delimiter(
+    tmp_path: Path, catalogue: Catalogue, extra: int
+) -> None:
+    names = [f"x{n}" for n in range(extra)]
+    content = csv_bytes(rows=[]).replace(b"\n", ";".join(["", *names]).encode() + b"\n")
+    content += ";".join([*ROW, *("" for _ in names)]).encode() + b"\n"
+    path = tmp_path / "wide.csv"
+    path.write_bytes(content)
+    with pytest.raises(ExportError) as refused:
+        parse_export(raw(str(path), content), "ifo", 2024, catalogue)
+    assert str(refused.value) == (
+        f"{path}: header matches no codebook: unknown column(s) 'x0', 'x1', 'x2', 'x3', 'x4' "
+        f"and {extra - 5} more"
+    )
+    with pytest.raises(ExportError) as in_chunks:
+        chunked(path, catalogue, 1)
+    assert str(in_chunks.value) == str(refused.value)
+
+
+def test_a_very_long_unknown_column_name_is_cut_short(catalogue: Catalogue) -> None:
+    content = csv_bytes().replace(b"kon;", b"k" + b"o" * 10_000 + b"n;")
+    with pytest.raises(ExportError) as refused:
+        parse_export(raw("a.csv", content), "ifo", 2024, catalogue)
+    assert str(refused.value) == (
+        "a.csv: header matches no codebook: unknown column(s) 'k" + "o" * 38 + "…'"
+    )
