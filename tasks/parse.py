@@ -96,7 +96,6 @@ class _EncodingScan:
     """What one pass over a file's bytes found, by position in the file."""
 
     with_bom: bool = False
-    nul: bool = False
     utf8_error: int | None = None  # counted after a byte-order mark, as the text starts there
     utf8_text: tuple[int, int] | None = None
     cp1252_undefined: tuple[int, int] | None = None
@@ -127,7 +126,8 @@ def _scan(blocks: Iterable[bytes]) -> _EncodingScan:
             if block.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
                 raise ValueError("UTF-16 text is not supported: save the file as UTF-8")
             scan.with_bom = block.startswith(codecs.BOM_UTF8)
-        scan.nul = scan.nul or b"\x00" in block
+        if b"\x00" in block:  # binary: refused at once, not after reading a file of any size
+            raise ValueError("binary content (NUL bytes): not a CSV file")
         # a multi-byte sequence may span two blocks: look again at the previous block's tail
         scan.utf8_text = _first_match(
             _UTF8_SEQUENCE, tail + block, offset - len(tail), scan.utf8_text
@@ -162,8 +162,6 @@ def decide_encoding(blocks: Iterable[bytes]) -> str:
     ValueError where the encoding cannot be decided rather than guessing.
     """
     scan = _scan(blocks)
-    if scan.nul:
-        raise ValueError("binary content (NUL bytes): not a CSV file")
     if scan.with_bom:
         if scan.utf8_error is not None:
             raise ValueError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import tracemalloc
 from pathlib import Path
 
 import openpyxl
@@ -283,3 +284,27 @@ def test_a_very_long_unknown_column_name_is_cut_short(catalogue: Catalogue) -> N
     assert str(refused.value) == (
         "a.csv: header matches no codebook: unknown column(s) 'k" + "o" * 38 + "…'"
     )
+
+
+def test_a_gzip_bomb_is_refused_without_being_unpacked_into_memory(
+    tmp_path: Path, catalogue: Catalogue
+) -> None:
+    """A small archive of 200 MB of zeros: held by its packed size, it must be streamed by its
+    unpacked size and refused at its first block of binary content."""
+    bomb = tmp_path / "bomb.csv.gz"
+    block = bytes(1024 * 1024)
+    with gzip.open(bomb, "wb", compresslevel=1) as packed:
+        for _ in range(200):
+            packed.write(block)
+    assert bomb.stat().st_size < 1024 * 1024
+    tracemalloc.start()
+    try:
+        (fetched,) = fetch_paths([str(bomb)], hold_up_to=32 * 1024 * 1024).exports
+        with pytest.raises(ExportError) as refused:
+            parse_export(fetched, "ifo", 2024, catalogue)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert str(refused.value) == f"{bomb}: binary content (NUL bytes): not a CSV file"
+    assert fetched.content is None
+    assert peak < 100 * 1024 * 1024
