@@ -167,3 +167,21 @@ def test_a_first_row_longer_than_the_header_refuses_the_file(
     assert report["files"][0]["error"] == (
         "malformed CSV: row 2 has 12 field(s), the header 11 (1 long row(s) in all)"
     )
+
+
+def test_text_from_files_is_shown_as_written_never_as_markup(in_empty_folder: Path) -> None:
+    header = (IFO / "good_utf8.csv").read_text(encoding="utf-8").splitlines()[0]
+    folder = in_empty_folder / "[bold]exports"
+    folder.mkdir()
+    quarantined = folder / "rows.csv"
+    quarantined.write_text(f"{header}\n0880;EKB;s1;[red]Q[/red];1;1;1;1;1;1;1\n", "utf-8")
+    refused = folder / "header.csv"
+    refused.write_text(header.replace("kon", "[link=https://example.org]kon[/link]") + "\n")
+    status, output = invoke(str(folder), "--survey", "ifo", "--year", "2024")
+    assert status == 1
+    assert "'[red]Q[/red]'" in output
+    assert "'[link=https://example.org]kon[/link]'" in output
+    assert "[bold]exports/rows.csv:2" in output
+    status, output = invoke(str(folder / "[red]missing.csv"), "--survey", "ifo", "--year", "2024")
+    assert status == 2
+    assert "[red]missing.csv: no such file or folder" in output
