@@ -41,6 +41,7 @@ from flows.annual import (
 from flows.notify import notify_failure
 from flows.runners import task_runner
 from flows.settings import Settings
+from schemas.catalogue import FIRST_YEAR, LAST_YEAR, SURVEYS, Catalogue, default_catalogue
 from tasks.fetch import SurveyYearFiles
 from tasks.validate import ValidatedSurveyYear, file_report, refused_files, report_frame
 from warehouse.db import create_warehouse_engine
@@ -267,6 +268,22 @@ def _what_it_did(outcome: SurveyYearOutcome) -> str:
     return f"load {outcome.load_id} published, {outcome.fact_rows_changed} fact rows changed"
 
 
+def request_problem(
+    survey: str, year: int, kommuner: list[str] | None, catalogue: Catalogue
+) -> tuple[str, str] | None:
+    """The first argument of a re-run request that names no survey, year or kommun, as
+    (option, why); None when all do. Checked before anything is fetched or written, so a
+    mistyped or hostile argument never becomes a load, a request record or a replacement."""
+    if survey not in SURVEYS:
+        return "--survey", f"{survey!r} is not one of {', '.join(SURVEYS)}"
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        return "--year", f"{year} is not between {FIRST_YEAR} and {LAST_YEAR}"
+    unknown = [kommun for kommun in kommuner or [] if kommun not in catalogue.kommun_codes]
+    if unknown:
+        return "--kommun", f"{unknown[0]!r} is not a kommun code of the catalogue (e.g. 0880)"
+    return None
+
+
 @flow(
     name="rerun",
     log_prints=True,
@@ -291,6 +308,9 @@ def rerun(
     """
     if not reason.strip():
         raise ValueError("a re-run needs a reason")
+    problem = request_problem(survey, year, kommuner, default_catalogue())
+    if problem is not None:
+        raise ValueError(f"{problem[0].removeprefix('--')} {problem[1]}")
     requested_at = datetime.now(UTC)
     settings, source, catalogue = open_warehouse(warehouse, source)
     planner = RerunPlanner(survey=survey, year=year, kommuner=kommuner, force=force)
@@ -341,6 +361,10 @@ def rerun_command(
 ) -> None:
     """Re-fetch a survey-year and replace only the kommuner whose input changed."""
     errors = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+    problem = request_problem(survey.lower(), year, kommun, default_catalogue())
+    if problem is not None:
+        errors.print(f"rerun: {': '.join(problem)}")
+        raise typer.Exit(2)
     state = rerun(
         survey=survey.lower(),
         year=year,
