@@ -70,6 +70,14 @@ def _spellings(values: Any) -> tuple[str, ...]:
     return tuple("" if value is None else str(value) for value in values)
 
 
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error in one line, placed by line and column of the file (counted from 1)."""
+    if isinstance(err, yaml.MarkedYAMLError) and err.problem_mark is not None:
+        mark = err.problem_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}: {err.problem}"
+    return " ".join(str(err).split())
+
+
 @dataclass(frozen=True)
 class Codebook:
     name: str
@@ -89,7 +97,10 @@ class Codebook:
 
     @classmethod
     def from_file(cls, path: Path) -> Codebook:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        try:  # safe_load: a tag such as !!python/object is refused, never executed
+            spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise CodebookError(f"{path.name}: {_yaml_problem(err)}") from err
         try:
             book = cls(
                 name=str(spec["name"]),
