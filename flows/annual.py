@@ -13,7 +13,7 @@ from prefect.artifacts import create_link_artifact
 from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
-from sqlalchemy import Engine, make_url
+from sqlalchemy import Engine
 
 from flows.artifacts import publish_run_artifacts
 from flows.notify import notify_failure
@@ -32,6 +32,7 @@ from tasks.load import (
     stage_task,
 )
 from tasks.parse import combine_parsed, parse_task, split_files
+from tasks.redact import masked_warehouse, redacted
 from tasks.report import write_report_task
 from tasks.summary import headline_figures
 from tasks.validate import ValidatedSurveyYear, refused_files, validate_task
@@ -218,7 +219,7 @@ def _ingest_locked(
             engine,
             survey=survey,
             year=year,
-            source=source,
+            source=redacted(source),
             flow_run_id=flow_run.get_id(),
             settings=settings.statistical_settings(),
         )
@@ -233,7 +234,9 @@ def _ingest_locked(
             source, survey, year, landing=settings.landing_root(), hold_up_to=settings.hold_up_to
         )
     except Exception as err:
-        error = str(err) if isinstance(err, SourceError) else unreachable("source", source, err)
+        error = redacted(
+            str(err) if isinstance(err, SourceError) else unreachable("source", source, err)
+        )
         load_id = failed(error, None)
         return SurveyYearOutcome(survey, year, load_id, pd.DataFrame(), [], [], error=error)
 
@@ -406,13 +409,13 @@ def annual_run(
     try:
         settings, source, catalogue = open_warehouse(warehouse, source)
     except TRANSIENT_DB_ERRORS as err:
-        target = make_url(warehouse or Settings().warehouse).render_as_string(hide_password=True)
+        target = masked_warehouse(warehouse or Settings().warehouse)
         return Failed(message=unreachable("warehouse", target, err))
     outcomes = []
     for survey in surveys or list(SURVEYS):
-        logger.info("%s %s: ingesting from %s", survey, year, source)
+        logger.info("%s %s: ingesting from %s", survey, year, redacted(source))
         outcomes.append(ingest_survey_year(survey, year, source, settings, catalogue))
-    summary = RunSummary(warehouse=settings.warehouse, outcomes=outcomes)
+    summary = RunSummary(warehouse=masked_warehouse(settings.warehouse), outcomes=outcomes)
     if any(o.load_id is not None and o.error is None for o in outcomes):
         report = write_report_task(
             create_warehouse_engine(settings.warehouse),

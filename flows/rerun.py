@@ -40,9 +40,10 @@ from flows.annual import (
 )
 from flows.notify import notify_failure
 from flows.runners import task_runner
-from flows.settings import Settings
+from flows.settings import Settings, as_parameter
 from schemas.catalogue import FIRST_YEAR, LAST_YEAR, SURVEYS, Catalogue, default_catalogue
 from tasks.fetch import SurveyYearFiles
+from tasks.redact import masked_warehouse
 from tasks.validate import ValidatedSurveyYear, file_report, refused_files, report_frame
 from warehouse.db import create_warehouse_engine
 from warehouse.load import last_published_files, published_raw, record_rerun_request
@@ -330,7 +331,9 @@ def rerun(
     )
     if outcome.ok and planner.replaced:
         print(f"{survey} {year}: replaced kommuner {', '.join(planner.replaced)}")
-    return finish_run(RunSummary(warehouse=settings.warehouse, outcomes=[outcome]))
+    return finish_run(
+        RunSummary(warehouse=masked_warehouse(settings.warehouse), outcomes=[outcome])
+    )
 
 
 def rerun_command(
@@ -372,8 +375,8 @@ def rerun_command(
         force=force,
         reason=reason,
         requested_by=requested_by,
-        source=source,
-        warehouse=warehouse,
+        source=as_parameter(source, "source"),
+        warehouse=as_parameter(warehouse, "warehouse"),
         return_state=True,
     )
     summary = state.result(raise_on_failure=False)

@@ -32,6 +32,7 @@ from schemas.exports import (
 from schemas.frames import Answers, FileReport, Quarantine, Respondents
 from tasks.fetch import RawFile, is_distributed
 from tasks.parse import ExportError, ParsedExport, ParsedSurveyYear
+from tasks.redact import redacted
 
 # how spreadsheets write integers they stored as numbers
 _WHOLE_NUMBER = re.compile(r"^(\d+)\.0+$")
@@ -370,9 +371,9 @@ def file_report(
     return {
         "source_file": raw.source_file,
         "kind": "distributed" if is_distributed(raw.source_file) else "answers",
-        "source_url": raw.source_url,
+        "source_url": redacted(raw.source_url),
         "fetched_at": pd.Timestamp(raw.fetched_at).as_unit("us"),
-        "landing_url": raw.landing_url,
+        "landing_url": None if raw.landing_url is None else redacted(raw.landing_url),
         "sha256": raw.sha256,
         "size_bytes": raw.size_bytes,
         "rows_read": rows_read,
