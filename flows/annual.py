@@ -43,7 +43,7 @@ from warehouse.load import (
     read_staged,
     record_audit,
 )
-from warehouse.locks import LoadLockTimeoutError, load_lock, preparation_lock
+from warehouse.locks import LoadLockTimeoutError, load_lock
 
 
 @dataclass
@@ -380,8 +380,7 @@ def open_warehouse(warehouse: str | None, source: str | None) -> tuple[Settings,
     if source is None:
         raise ValueError("no source: pass source or set BRUKARDATA_SOURCE")
     catalogue = default_catalogue()
-    with preparation_lock(settings.warehouse, settings.load_lock_timeout):
-        prepare_warehouse_task(create_warehouse_engine(settings.warehouse), catalogue)
+    prepare_warehouse_task(settings.warehouse, catalogue, settings.load_lock_timeout)
     return settings, source, catalogue
 
 

@@ -13,7 +13,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from sqlalchemy.exc import DisconnectionError, OperationalError
 
+from schemas.catalogue import Catalogue
+from warehouse.db import create_warehouse_engine
 from warehouse.load import begin_load, fail_load, prepare_warehouse, publish, stage
+from warehouse.locks import preparation_lock
 
 TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (OperationalError, DisconnectionError)
 
@@ -29,7 +32,22 @@ _DB_RETRIES: dict[str, Any] = {
     "cache_policy": NO_CACHE,
 }
 
-prepare_warehouse_task = task(name="prepare-warehouse", **_DB_RETRIES)(prepare_warehouse)
+
+def prepare_under_lock(warehouse: str, catalogue: Catalogue, lock_timeout: float) -> None:
+    """Migrate the warehouse and replace its dimensions under the preparation lock.
+
+    One step, so that connecting for the lock is retried like the preparation itself: a
+    database down when a run starts is tried again before it is called unreachable.
+    """
+    engine = create_warehouse_engine(warehouse)
+    try:
+        with preparation_lock(warehouse, lock_timeout):
+            prepare_warehouse(engine, catalogue)
+    finally:
+        engine.dispose()
+
+
+prepare_warehouse_task = task(name="prepare-warehouse", **_DB_RETRIES)(prepare_under_lock)
 begin_load_task = task(name="begin-load", **_DB_RETRIES)(begin_load)
 stage_task = task(name="stage", **_DB_RETRIES)(stage)
 publish_task = task(name="publish", **_DB_RETRIES)(publish)

@@ -19,6 +19,8 @@ from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
     ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
 )
 from prefect_dask.task_runners import DaskTaskRunner
 from typer.testing import CliRunner
@@ -246,3 +248,23 @@ def test_files_too_large_to_hold_give_the_same_figures(
         assert copy.parent.name == sha256
         assert hashlib.sha256(copy.read_bytes()).hexdigest() == sha256
         assert copy.read_bytes() == (exports / survey / str(YEAR) / source_file).read_bytes()
+
+
+def test_a_database_down_at_the_start_is_retried_before_it_is_called_unreachable(
+    exports: Path,
+) -> None:
+    """The preparation, its lock's connection included, is tried once and retried three times."""
+    with postgres_cluster() as url:
+        pass  # started, then stopped: nothing listens on its port any more
+    state = annual_run(source=str(exports), year=YEAR, warehouse=url, return_state=True)
+    assert state.is_failed()
+    assert "unreachable after retries: OperationalError" in str(state.message)
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    assert [(run.name.rsplit("-", 1)[0], run.run_count) for run in runs] == [
+        ("prepare-warehouse", 4)
+    ]
