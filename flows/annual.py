@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -29,6 +31,9 @@ from tasks.load import (
     fail_load_task,
     prepare_warehouse_task,
     publish_task,
+    published_results_task,
+    read_staged_task,
+    record_audit_task,
     stage_task,
 )
 from tasks.parse import combine_parsed, parse_task, split_files
@@ -37,13 +42,12 @@ from tasks.report import write_report_task
 from tasks.summary import headline_figures
 from tasks.validate import ValidatedSurveyYear, refused_files, validate_task
 from warehouse.db import create_warehouse_engine
-from warehouse.load import (
-    pause_point,
-    published_results,
-    read_staged,
-    record_audit,
-)
+from warehouse.load import pause_point
 from warehouse.locks import LoadLockTimeoutError, load_lock
+
+# DuckDB's refusal to open a file another process holds, and that process's id in it
+_DUCKDB_HELD = "Could not set lock on file"
+_HOLDER_PID = re.compile(r"\(PID (\d+)\)")
 
 
 @dataclass
@@ -195,11 +199,29 @@ def ingest_survey_year(
     source end in the outcome, so the other survey still runs and the user sees one line per
     problem.
     """
+    begun: list[int] = []  # the load's id, once it is begun
     try:
         with load_lock(settings.warehouse, survey, year, settings.load_lock_timeout):
-            return _ingest_locked(survey, year, source, settings, catalogue, plan=plan)
+            return _ingest_locked(survey, year, source, settings, catalogue, plan=plan, begun=begun)
     except LoadLockTimeoutError as err:
         return SurveyYearOutcome(survey, year, None, pd.DataFrame(), [], [], error=str(err))
+    except TRANSIENT_DB_ERRORS as err:
+        return _failed_by_warehouse(survey, year, settings, begun, err)
+
+
+def _failed_by_warehouse(
+    survey: str, year: int, settings: Settings, begun: list[int], err: BaseException
+) -> SurveyYearOutcome:
+    """A warehouse fault that outlived its retries: the load, if begun, is marked failed where
+    the warehouse answers again (else the next load of the survey-year marks it), and the run
+    goes on with the next survey."""
+    error = warehouse_fault(settings.warehouse, err)
+    load_id = begun[0] if begun else None
+    if load_id is not None:
+        with contextlib.suppress(*TRANSIENT_DB_ERRORS):
+            engine = create_warehouse_engine(settings.warehouse)
+            fail_load_task(engine, load_id=load_id, error=error, files=None)
+    return SurveyYearOutcome(survey, year, load_id, pd.DataFrame(), [], [], error=error)
 
 
 def _ingest_locked(
@@ -210,12 +232,13 @@ def _ingest_locked(
     catalogue: Catalogue,
     *,
     plan: Planner,
+    begun: list[int],
 ) -> SurveyYearOutcome:
-    """The load itself, under the lock."""
+    """The load itself, under the lock; the id of the load it begins is added to ``begun``."""
     engine = create_warehouse_engine(settings.warehouse)
 
     def begin() -> int:
-        return begin_load_task(
+        load_id: int = begin_load_task(
             engine,
             survey=survey,
             year=year,
@@ -223,6 +246,8 @@ def _ingest_locked(
             flow_run_id=flow_run.get_id(),
             settings=settings.statistical_settings(),
         )
+        begun.append(load_id)
+        return load_id
 
     def failed(error: str, files: pd.DataFrame | None, load_id: int | None = None) -> int:
         load_id = begin() if load_id is None else load_id
@@ -342,16 +367,16 @@ def audit_staged(
     """Run the audit suite on a load's staged rows and record its verdict with the load."""
     answer_files = files[files["kind"] == "answers"]
     audit = audit_task(
-        read_staged(engine, load_id, AUDITED_STAGING),
+        read_staged_task(engine, load_id, AUDITED_STAGING),
         load_id=load_id,
         rows_loaded=int(answer_files["rows_loaded"].sum()),
         input_kommuner=input_kommuner,
         threshold=settings.suppression_threshold,
-        previous_results=published_results(engine, survey, year - 1),
+        previous_results=published_results_task(engine, survey, year - 1),
         max_change_points=settings.max_change_points,
         data_docs_dir=settings.data_docs_dir(),
     )
-    record_audit(
+    record_audit_task(
         engine,
         load_id=load_id,
         status=audit.status,
@@ -359,6 +384,21 @@ def audit_staged(
         data_docs_path=audit.data_docs_path,
     )
     return audit
+
+
+def warehouse_fault(warehouse: str, err: BaseException) -> str:
+    """One line for a warehouse fault that outlived its retries; for a DuckDB file another
+    process holds, who holds it and what to do about it."""
+    reason = str(getattr(err, "orig", None) or err)
+    if _DUCKDB_HELD not in reason:
+        return unreachable("warehouse", masked_warehouse(warehouse), err)
+    pid = _HOLDER_PID.search(reason)
+    holder = f" (PID {pid[1]})" if pid else ""
+    return (
+        f"warehouse {masked_warehouse(warehouse)} is held by another process{holder} after "
+        "retries: DuckDB lets one process at a time open its file; for BI tools that query "
+        "while loads run, use PostgreSQL"
+    )
 
 
 def unreachable(what: str, where: str, err: BaseException) -> str:

@@ -43,10 +43,11 @@ from flows.runners import task_runner
 from flows.settings import Settings, as_parameter
 from schemas.catalogue import FIRST_YEAR, LAST_YEAR, SURVEYS, Catalogue, default_catalogue
 from tasks.fetch import SurveyYearFiles
+from tasks.load import last_published_files_task, published_raw_task
 from tasks.redact import masked_warehouse
 from tasks.validate import ValidatedSurveyYear, file_report, refused_files, report_frame
 from warehouse.db import create_warehouse_engine
-from warehouse.load import last_published_files, published_raw, record_rerun_request
+from warehouse.load import record_rerun_request
 
 KOMMUN_CODE = r"\d{4}"
 # A plan that replaces nothing has no broken rules to report.
@@ -154,7 +155,7 @@ class RerunPlanner:
     replaced: list[str] = field(default_factory=list)
 
     def __call__(self, engine: Engine, fetched: SurveyYearFiles, read: Reader) -> Plan:
-        published_files = last_published_files(engine, self.survey, self.year)
+        published_files = last_published_files_task(engine, self.survey, self.year)
         if published_files.empty:
             raise NotReplaceableError(
                 f"no published load of {self.survey} {self.year} to re-run: use brukardata run"
@@ -163,7 +164,7 @@ class RerunPlanner:
         if not self.changed and not self.force:
             report = self._checked(whole_report(fetched, published_files))
             return Plan(report, _NO_PROBLEMS, None)
-        stored = published_raw(engine, self.survey, self.year)
+        stored = published_raw_task(engine, self.survey, self.year)
         stored_pairs = file_kommuner(stored["respondents"], stored["quarantine"])
         forced = set(self.kommuner or stored_pairs["kommun_kod"]) if self.force else set()
         first = set(self.changed) | set(

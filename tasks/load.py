@@ -15,7 +15,18 @@ from sqlalchemy.exc import DisconnectionError, OperationalError
 
 from schemas.catalogue import Catalogue
 from warehouse.db import create_warehouse_engine
-from warehouse.load import begin_load, fail_load, prepare_warehouse, publish, stage
+from warehouse.load import (
+    begin_load,
+    fail_load,
+    last_published_files,
+    prepare_warehouse,
+    publish,
+    published_raw,
+    published_results,
+    read_staged,
+    record_audit,
+    stage,
+)
 from warehouse.locks import preparation_lock
 
 TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (OperationalError, DisconnectionError)
@@ -52,3 +63,8 @@ begin_load_task = task(name="begin-load", **_DB_RETRIES)(begin_load)
 stage_task = task(name="stage", **_DB_RETRIES)(stage)
 publish_task = task(name="publish", **_DB_RETRIES)(publish)
 fail_load_task = task(name="record-failed-load", **_DB_RETRIES)(fail_load)
+read_staged_task = task(name="read-staged", **_DB_RETRIES)(read_staged)
+published_results_task = task(name="read-published-results", **_DB_RETRIES)(published_results)
+record_audit_task = task(name="record-audit", **_DB_RETRIES)(record_audit)
+last_published_files_task = task(name="read-published-files", **_DB_RETRIES)(last_published_files)
+published_raw_task = task(name="read-published-rows", **_DB_RETRIES)(published_raw)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 POLL_SECONDS = 0.2
@@ -86,7 +87,9 @@ def _lock(warehouse: str, name: str, what: str, timeout: float) -> Iterator[None
                 try:
                     yield
                 finally:
-                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                    # a session that is gone (server restarted) has released its locks already
+                    with contextlib.suppress(DBAPIError):
+                        conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
         finally:
             engine.dispose()
     elif url.database in (None, "", ":memory:"):

@@ -7,6 +7,8 @@ import functools
 import hashlib
 import http.server
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +27,7 @@ from prefect.client.schemas.filters import (
 from prefect_dask.task_runners import DaskTaskRunner
 from typer.testing import CliRunner
 
+from flows import annual
 from flows.annual import annual_run
 from flows.cli import app
 from tasks.generate import generate_exports
@@ -268,3 +271,48 @@ def test_a_database_down_at_the_start_is_retried_before_it_is_called_unreachable
     assert [(run.name.rsplit("-", 1)[0], run.run_count) for run in runs] == [
         ("prepare-warehouse", 4)
     ]
+
+
+def test_a_duckdb_reader_holding_the_file_fails_one_survey_in_one_line_and_the_run_goes_on(
+    exports: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A BI tool opens the file while IFO is audited: the audit's reads are retried, then IFO's
+    load is marked failed with one line saying who holds the file, and FH is still loaded."""
+    database = tmp_path / "w.duckdb"
+    holding = "import duckdb, time; held = duckdb.connect({!r}, read_only=True); print('holding', flush=True); time.sleep(600)"  # noqa: E501
+    readers: list[subprocess.Popen[str]] = []
+
+    def open_by_a_reader(point: str) -> None:
+        if point == "after-stage" and not readers:
+            reader = subprocess.Popen(
+                [sys.executable, "-c", holding.format(str(database))],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            readers.append(reader)
+            assert reader.stdout is not None
+            assert reader.stdout.readline().strip() == "holding"
+
+    record_failed_load = annual.fail_load_task
+
+    def closed_by_the_reader(*args: Any, **kwargs: Any) -> None:
+        for reader in readers:
+            reader.kill()
+            reader.wait()
+        record_failed_load(*args, **kwargs)
+
+    monkeypatch.setattr(annual, "pause_point", open_by_a_reader)
+    monkeypatch.setattr(annual, "fail_load_task", closed_by_the_reader)
+    state = annual_run(
+        source=str(exports), year=YEAR, warehouse=f"duckdb:///{database}", return_state=True
+    )
+    assert state.is_failed()
+    summary = state.result(raise_on_failure=False)
+    assert summary.problems == [
+        f"ifo {YEAR}: warehouse duckdb:///{database} is held by another process "
+        f"(PID {readers[0].pid}) after retries: DuckDB lets one process at a time open its "
+        "file; for BI tools that query while loads run, use PostgreSQL"
+    ]
+    with duckdb.connect(str(database), read_only=True) as connection:
+        loads = connection.sql("SELECT survey, status FROM audit.loads ORDER BY load_id").fetchall()
+    assert loads == [("ifo", "failed"), ("fh", "published")]
