@@ -28,6 +28,7 @@ from tasks.fetch import SourceError, SurveyYearFiles, fetch_task
 from tasks.load import (
     TRANSIENT_DB_ERRORS,
     begin_load_task,
+    confirm_lock_task,
     fail_load_task,
     prepare_warehouse_task,
     publish_task,
@@ -43,8 +44,10 @@ from tasks.summary import headline_figures
 from tasks.validate import ValidatedSurveyYear, refused_files, validate_task
 from warehouse.db import create_warehouse_engine
 from warehouse.load import pause_point
-from warehouse.locks import LoadLockTimeoutError, load_lock
+from warehouse.locks import HeldLock, LoadLockLostError, LoadLockTimeoutError, load_lock
 
+# Faults that end one survey-year's load in one line, after their retries; the run goes on.
+LOAD_FAULTS: tuple[type[Exception], ...] = (*TRANSIENT_DB_ERRORS, LoadLockLostError)
 # DuckDB's refusal to open a file another process holds, and that process's id in it
 _DUCKDB_HELD = "Could not set lock on file"
 _HOLDER_PID = re.compile(r"\(PID (\d+)\)")
@@ -201,11 +204,13 @@ def ingest_survey_year(
     """
     begun: list[int] = []  # the load's id, once it is begun
     try:
-        with load_lock(settings.warehouse, survey, year, settings.load_lock_timeout):
-            return _ingest_locked(survey, year, source, settings, catalogue, plan=plan, begun=begun)
+        with load_lock(settings.warehouse, survey, year, settings.load_lock_timeout) as lock:
+            return _ingest_locked(
+                survey, year, source, settings, catalogue, plan=plan, begun=begun, lock=lock
+            )
     except LoadLockTimeoutError as err:
         return SurveyYearOutcome(survey, year, None, pd.DataFrame(), [], [], error=str(err))
-    except TRANSIENT_DB_ERRORS as err:
+    except LOAD_FAULTS as err:
         return _failed_by_warehouse(survey, year, settings, begun, err)
 
 
@@ -215,10 +220,12 @@ def _failed_by_warehouse(
     """A warehouse fault that outlived its retries: the load, if begun, is marked failed where
     the warehouse answers again (else the next load of the survey-year marks it), and the run
     goes on with the next survey."""
-    error = warehouse_fault(settings.warehouse, err)
+    error = (
+        str(err) if isinstance(err, LoadLockLostError) else warehouse_fault(settings.warehouse, err)
+    )
     load_id = begun[0] if begun else None
-    if load_id is not None:
-        with contextlib.suppress(*TRANSIENT_DB_ERRORS):
+    if load_id is not None:  # ValueError: another load found it running and marked it failed
+        with contextlib.suppress(*TRANSIENT_DB_ERRORS, ValueError):
             engine = create_warehouse_engine(settings.warehouse)
             fail_load_task(engine, load_id=load_id, error=error, files=None)
     return SurveyYearOutcome(survey, year, load_id, pd.DataFrame(), [], [], error=error)
@@ -233,8 +240,9 @@ def _ingest_locked(
     *,
     plan: Planner,
     begun: list[int],
+    lock: HeldLock,
 ) -> SurveyYearOutcome:
-    """The load itself, under the lock; the id of the load it begins is added to ``begun``."""
+    """The load itself, under ``lock``; the id of the load it begins is added to ``begun``."""
     engine = create_warehouse_engine(settings.warehouse)
 
     def begin() -> int:
@@ -328,6 +336,7 @@ def _ingest_locked(
         failed(error, files, load_id)
         return SurveyYearOutcome(survey, year, load_id, files, refused, [], error, audit)
     pause_point("after-audit")
+    confirm_lock_task(lock)
     changed = publish_task(
         engine,
         load_id=load_id,

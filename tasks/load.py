@@ -27,7 +27,7 @@ from warehouse.load import (
     record_audit,
     stage,
 )
-from warehouse.locks import preparation_lock
+from warehouse.locks import HeldLock, preparation_lock
 
 TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (OperationalError, DisconnectionError)
 
@@ -59,6 +59,14 @@ def prepare_under_lock(warehouse: str, catalogue: Catalogue, lock_timeout: float
 
 
 prepare_warehouse_task = task(name="prepare-warehouse", **_DB_RETRIES)(prepare_under_lock)
+
+
+def confirm_lock(lock: HeldLock) -> None:
+    """Before publishing: the load still holds its lock (taken again if its session ended)."""
+    lock.confirm()
+
+
+confirm_lock_task = task(name="confirm-load-lock", **_DB_RETRIES)(confirm_lock)
 begin_load_task = task(name="begin-load", **_DB_RETRIES)(begin_load)
 stage_task = task(name="stage", **_DB_RETRIES)(stage)
 publish_task = task(name="publish", **_DB_RETRIES)(publish)
