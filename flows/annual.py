@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -15,12 +17,13 @@ from prefect.artifacts import create_link_artifact
 from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 from flows.artifacts import publish_run_artifacts
 from flows.notify import notify_failure
 from flows.runners import parallelism, task_runner
-from flows.settings import Settings
+from flows.settings import MB, Settings
 from schemas.catalogue import SURVEYS, Catalogue, default_catalogue
 from tasks.aggregate import aggregate_task
 from tasks.audit import AUDITED_STAGING, AuditOutcome, audit_task
@@ -30,6 +33,7 @@ from tasks.load import (
     begin_load_task,
     confirm_lock_task,
     fail_load_task,
+    is_disk_full,
     prepare_warehouse_task,
     publish_task,
     published_results_task,
@@ -212,6 +216,10 @@ def ingest_survey_year(
         return SurveyYearOutcome(survey, year, None, pd.DataFrame(), [], [], error=str(err))
     except LOAD_FAULTS as err:
         return _failed_by_warehouse(survey, year, settings, begun, err)
+    except DBAPIError as err:  # a fatal database error: one line if its disk is full
+        if not is_disk_full(err):
+            raise
+        return _failed_by_warehouse(survey, year, settings, begun, err)
 
 
 def _failed_by_warehouse(
@@ -225,7 +233,7 @@ def _failed_by_warehouse(
     )
     load_id = begun[0] if begun else None
     if load_id is not None:  # ValueError: another load found it running and marked it failed
-        with contextlib.suppress(*TRANSIENT_DB_ERRORS, ValueError):
+        with contextlib.suppress(DBAPIError, ValueError):
             engine = create_warehouse_engine(settings.warehouse)
             fail_load_task(engine, load_id=load_id, error=error, files=None)
     return SurveyYearOutcome(survey, year, load_id, pd.DataFrame(), [], [], error=error)
@@ -399,6 +407,8 @@ def warehouse_fault(warehouse: str, err: BaseException) -> str:
     """One line for a warehouse fault that outlived its retries; for a DuckDB file another
     process holds, who holds it and what to do about it."""
     reason = str(getattr(err, "orig", None) or err)
+    if is_disk_full(err):
+        return f"warehouse {masked_warehouse(warehouse)}: {_disk_full(warehouse)}"
     if _DUCKDB_HELD not in reason:
         return unreachable("warehouse", masked_warehouse(warehouse), err)
     pid = _HOLDER_PID.search(reason)
@@ -407,6 +417,20 @@ def warehouse_fault(warehouse: str, err: BaseException) -> str:
         f"warehouse {masked_warehouse(warehouse)} is held by another process{holder} after "
         "retries: DuckDB lets one process at a time open its file; for BI tools that query "
         "while loads run, use PostgreSQL"
+    )
+
+
+def _disk_full(warehouse: str) -> str:
+    """What a full disk needs: for a DuckDB file, its size and the space left beside it."""
+    url = make_url(warehouse)
+    if url.get_backend_name() != "duckdb" or url.database in (None, "", ":memory:"):
+        return "no space left on the database server's disk; nothing was published"
+    database = Path(url.database).expanduser()
+    size = database.stat().st_size if database.exists() else 0
+    free = shutil.disk_usage(database.parent).free
+    return (
+        f"no space left on device, its disk has {free / MB:.0f} MB free; nothing was published. "
+        f"Free at least the file's size ({size / MB:.0f} MB) for a load and run again"
     )
 
 

@@ -32,9 +32,16 @@ from warehouse.locks import HeldLock, preparation_lock
 TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (OperationalError, DisconnectionError)
 
 
+def is_disk_full(err: BaseException) -> bool:
+    """Whether a database error is its disk running full (DuckDB's file, PostgreSQL's server):
+    an operator must free space, so retrying within seconds only repeats it."""
+    return "No space left on device" in str(err)
+
+
 def is_transient_db_error(_task: Task[..., Any], _run: TaskRun, state: State[Any]) -> bool:
     """Retry condition: only errors a later attempt can cure."""
-    return isinstance(state.result(raise_on_failure=False), TRANSIENT_DB_ERRORS)
+    error = state.result(raise_on_failure=False)
+    return isinstance(error, TRANSIENT_DB_ERRORS) and not is_disk_full(error)
 
 
 _DB_RETRIES: dict[str, Any] = {

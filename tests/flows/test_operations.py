@@ -316,3 +316,42 @@ def test_a_duckdb_reader_holding_the_file_fails_one_survey_in_one_line_and_the_r
     with duckdb.connect(str(database), read_only=True) as connection:
         loads = connection.sql("SELECT survey, status FROM audit.loads ORDER BY load_id").fetchall()
     assert loads == [("ifo", "failed"), ("fh", "published")]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a file system of 6 MB: room for a warehouse's schema, not for a load."""
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"a small file system cannot be mounted here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_fails_each_load_in_one_line_without_retrying(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    generate_exports(tmp_path / "source", [YEAR], n_kommuner=20, seed=2)
+    warehouse = f"duckdb:///{small_disk / 'w.duckdb'}"
+    result = CliRunner().invoke(
+        app, ["run", "--year", str(YEAR), "--source", str(tmp_path / "source"), "--warehouse",
+              warehouse],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    problems = [line for line in result.output.splitlines() if line.startswith("✗")]
+    assert [line.split(": ", 1)[0] for line in problems] == [f"✗ ifo {YEAR}", f"✗ fh {YEAR}"]
+    for line in problems:
+        assert line.split(": ", 1)[1].startswith(
+            f"warehouse {warehouse}: no space left on device, its disk has "
+        )
+        assert "MB free; nothing was published" in line
