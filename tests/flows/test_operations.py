@@ -262,11 +262,11 @@ def test_a_database_down_at_the_start_is_retried_before_it_is_called_unreachable
     state = annual_run(source=str(exports), year=YEAR, warehouse=url, return_state=True)
     assert state.is_failed()
     assert "unreachable after retries: OperationalError" in str(state.message)
+    run_id = state.state_details.flow_run_id
+    assert run_id is not None
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(
-                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
-            )
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
         )
     assert [(run.name.rsplit("-", 1)[0], run.run_count) for run in runs] == [
         ("prepare-warehouse", 4)
