@@ -20,3 +20,10 @@ PREFECT_DEFAULTS: dict[str, str] = {
 }
 for _name, _value in PREFECT_DEFAULTS.items():
     os.environ.setdefault(_name, _value)
+
+# Prefect's home holds its database of flow runs, their parameters and logs: readable by its
+# owner only, created so before Prefect writes there, and narrowed if it was made wider.
+_home = Path(os.environ["PREFECT_HOME"]).expanduser()
+_home.mkdir(mode=0o700, parents=True, exist_ok=True)
+if _home.stat().st_uid == os.getuid():
+    _home.chmod(0o700)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -14,11 +18,12 @@ from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 from sqlalchemy import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 from flows.artifacts import publish_run_artifacts
 from flows.notify import notify_failure
 from flows.runners import parallelism, task_runner
-from flows.settings import Settings
+from flows.settings import MB, Settings
 from schemas.catalogue import SURVEYS, Catalogue, default_catalogue
 from tasks.aggregate import aggregate_task
 from tasks.audit import AUDITED_STAGING, AuditOutcome, audit_task
@@ -26,23 +31,30 @@ from tasks.fetch import SourceError, SurveyYearFiles, fetch_task
 from tasks.load import (
     TRANSIENT_DB_ERRORS,
     begin_load_task,
+    confirm_lock_task,
     fail_load_task,
+    is_disk_full,
     prepare_warehouse_task,
     publish_task,
+    published_results_task,
+    read_staged_task,
+    record_audit_task,
     stage_task,
 )
 from tasks.parse import combine_parsed, parse_task, split_files
+from tasks.redact import masked_warehouse, redacted
 from tasks.report import write_report_task
 from tasks.summary import headline_figures
 from tasks.validate import ValidatedSurveyYear, refused_files, validate_task
 from warehouse.db import create_warehouse_engine
-from warehouse.load import (
-    pause_point,
-    published_results,
-    read_staged,
-    record_audit,
-)
-from warehouse.locks import LoadLockTimeoutError, load_lock, preparation_lock
+from warehouse.load import pause_point
+from warehouse.locks import HeldLock, LoadLockLostError, LoadLockTimeoutError, load_lock
+
+# Faults that end one survey-year's load in one line, after their retries; the run goes on.
+LOAD_FAULTS: tuple[type[Exception], ...] = (*TRANSIENT_DB_ERRORS, LoadLockLostError)
+# DuckDB's refusal to open a file another process holds, and that process's id in it
+_DUCKDB_HELD = "Could not set lock on file"
+_HOLDER_PID = re.compile(r"\(PID (\d+)\)")
 
 
 @dataclass
@@ -65,8 +77,12 @@ class SurveyYearOutcome:
     def ok(self) -> bool:
         return self.error is None and not self.refused
 
+    def _of_kind(self, kind: str) -> pd.DataFrame:
+        return self.files[self.files["kind"] == kind] if len(self.files) else self.files
+
     def total(self, column: str) -> int:
-        return int(self.files[column].sum()) if len(self.files) else 0
+        """``column`` summed over the answers files: questionnaires, never hand-out counts."""
+        return int(self._of_kind("answers")[column].sum()) if len(self.files) else 0
 
     def summary_row(self) -> dict[str, str]:
         """The outcome in one line of the run's summary (the CLI's table, the UI's artifact)."""
@@ -74,14 +90,20 @@ class SurveyYearOutcome:
             "survey": self.survey,
             "year": str(self.year),
             "load": "–" if self.load_id is None else str(self.load_id),
-            "files": str(len(self.files)),
+            "files": str(len(self._of_kind("answers"))),
             "refused": str(len(self.refused)),
             "rows read": str(self.total("rows_read")),
             "loaded": str(self.total("rows_loaded")),
             "quarantined": str(self.total("rows_quarantined")),
+            "hand-out counts": _hand_out_counts(self._of_kind("distributed")),
             "suppressed cells": str(self.suppressed_cells),
             "status": "ok" if self.ok else "failed",
         }
+
+
+def _hand_out_counts(files: pd.DataFrame) -> str:
+    """The rows of ``utdelade.csv`` read, "–" without one."""
+    return str(int(files["rows_read"].sum())) if len(files) else "–"
 
 
 @dataclass
@@ -184,11 +206,37 @@ def ingest_survey_year(
     source end in the outcome, so the other survey still runs and the user sees one line per
     problem.
     """
+    begun: list[int] = []  # the load's id, once it is begun
     try:
-        with load_lock(settings.warehouse, survey, year, settings.load_lock_timeout):
-            return _ingest_locked(survey, year, source, settings, catalogue, plan=plan)
+        with load_lock(settings.warehouse, survey, year, settings.load_lock_timeout) as lock:
+            return _ingest_locked(
+                survey, year, source, settings, catalogue, plan=plan, begun=begun, lock=lock
+            )
     except LoadLockTimeoutError as err:
         return SurveyYearOutcome(survey, year, None, pd.DataFrame(), [], [], error=str(err))
+    except LOAD_FAULTS as err:
+        return _failed_by_warehouse(survey, year, settings, begun, err)
+    except DBAPIError as err:  # a fatal database error: one line if its disk is full
+        if not is_disk_full(err):
+            raise
+        return _failed_by_warehouse(survey, year, settings, begun, err)
+
+
+def _failed_by_warehouse(
+    survey: str, year: int, settings: Settings, begun: list[int], err: BaseException
+) -> SurveyYearOutcome:
+    """A warehouse fault that outlived its retries: the load, if begun, is marked failed where
+    the warehouse answers again (else the next load of the survey-year marks it), and the run
+    goes on with the next survey."""
+    error = (
+        str(err) if isinstance(err, LoadLockLostError) else warehouse_fault(settings.warehouse, err)
+    )
+    load_id = begun[0] if begun else None
+    if load_id is not None:  # ValueError: another load found it running and marked it failed
+        with contextlib.suppress(DBAPIError, ValueError):
+            engine = create_warehouse_engine(settings.warehouse)
+            fail_load_task(engine, load_id=load_id, error=error, files=None)
+    return SurveyYearOutcome(survey, year, load_id, pd.DataFrame(), [], [], error=error)
 
 
 def _ingest_locked(
@@ -199,19 +247,23 @@ def _ingest_locked(
     catalogue: Catalogue,
     *,
     plan: Planner,
+    begun: list[int],
+    lock: HeldLock,
 ) -> SurveyYearOutcome:
-    """The load itself, under the lock."""
+    """The load itself, under ``lock``; the id of the load it begins is added to ``begun``."""
     engine = create_warehouse_engine(settings.warehouse)
 
     def begin() -> int:
-        return begin_load_task(
+        load_id: int = begin_load_task(
             engine,
             survey=survey,
             year=year,
-            source=source,
+            source=redacted(source),
             flow_run_id=flow_run.get_id(),
             settings=settings.statistical_settings(),
         )
+        begun.append(load_id)
+        return load_id
 
     def failed(error: str, files: pd.DataFrame | None, load_id: int | None = None) -> int:
         load_id = begin() if load_id is None else load_id
@@ -223,7 +275,9 @@ def _ingest_locked(
             source, survey, year, landing=settings.landing_root(), hold_up_to=settings.hold_up_to
         )
     except Exception as err:
-        error = str(err) if isinstance(err, SourceError) else unreachable("source", source, err)
+        error = redacted(
+            str(err) if isinstance(err, SourceError) else unreachable("source", source, err)
+        )
         load_id = failed(error, None)
         return SurveyYearOutcome(survey, year, load_id, pd.DataFrame(), [], [], error=error)
 
@@ -290,6 +344,7 @@ def _ingest_locked(
         failed(error, files, load_id)
         return SurveyYearOutcome(survey, year, load_id, files, refused, [], error, audit)
     pause_point("after-audit")
+    confirm_lock_task(lock)
     changed = publish_task(
         engine,
         load_id=load_id,
@@ -329,16 +384,16 @@ def audit_staged(
     """Run the audit suite on a load's staged rows and record its verdict with the load."""
     answer_files = files[files["kind"] == "answers"]
     audit = audit_task(
-        read_staged(engine, load_id, AUDITED_STAGING),
+        read_staged_task(engine, load_id, AUDITED_STAGING),
         load_id=load_id,
         rows_loaded=int(answer_files["rows_loaded"].sum()),
         input_kommuner=input_kommuner,
         threshold=settings.suppression_threshold,
-        previous_results=published_results(engine, survey, year - 1),
+        previous_results=published_results_task(engine, survey, year - 1),
         max_change_points=settings.max_change_points,
         data_docs_dir=settings.data_docs_dir(),
     )
-    record_audit(
+    record_audit_task(
         engine,
         load_id=load_id,
         status=audit.status,
@@ -346,6 +401,37 @@ def audit_staged(
         data_docs_path=audit.data_docs_path,
     )
     return audit
+
+
+def warehouse_fault(warehouse: str, err: BaseException) -> str:
+    """One line for a warehouse fault that outlived its retries; for a DuckDB file another
+    process holds, who holds it and what to do about it."""
+    reason = str(getattr(err, "orig", None) or err)
+    if is_disk_full(err):
+        return f"warehouse {masked_warehouse(warehouse)}: {_disk_full(warehouse)}"
+    if _DUCKDB_HELD not in reason:
+        return unreachable("warehouse", masked_warehouse(warehouse), err)
+    pid = _HOLDER_PID.search(reason)
+    holder = f" (PID {pid[1]})" if pid else ""
+    return (
+        f"warehouse {masked_warehouse(warehouse)} is held by another process{holder} after "
+        "retries: DuckDB lets one process at a time open its file; for BI tools that query "
+        "while loads run, use PostgreSQL"
+    )
+
+
+def _disk_full(warehouse: str) -> str:
+    """What a full disk needs: for a DuckDB file, its size and the space left beside it."""
+    url = make_url(warehouse)
+    if url.get_backend_name() != "duckdb" or url.database in (None, "", ":memory:"):
+        return "no space left on the database server's disk; nothing was published"
+    database = Path(url.database).expanduser()
+    size = database.stat().st_size if database.exists() else 0
+    free = shutil.disk_usage(database.parent).free
+    return (
+        f"no space left on device, its disk has {free / MB:.0f} MB free; nothing was published. "
+        f"Free at least the file's size ({size / MB:.0f} MB) for a load and run again"
+    )
 
 
 def unreachable(what: str, where: str, err: BaseException) -> str:
@@ -367,8 +453,7 @@ def open_warehouse(warehouse: str | None, source: str | None) -> tuple[Settings,
     if source is None:
         raise ValueError("no source: pass source or set BRUKARDATA_SOURCE")
     catalogue = default_catalogue()
-    with preparation_lock(settings.warehouse, settings.load_lock_timeout):
-        prepare_warehouse_task(create_warehouse_engine(settings.warehouse), catalogue)
+    prepare_warehouse_task(settings.warehouse, catalogue, settings.load_lock_timeout)
     return settings, source, catalogue
 
 
@@ -396,13 +481,13 @@ def annual_run(
     try:
         settings, source, catalogue = open_warehouse(warehouse, source)
     except TRANSIENT_DB_ERRORS as err:
-        target = make_url(warehouse or Settings().warehouse).render_as_string(hide_password=True)
+        target = masked_warehouse(warehouse or Settings().warehouse)
         return Failed(message=unreachable("warehouse", target, err))
     outcomes = []
     for survey in surveys or list(SURVEYS):
-        logger.info("%s %s: ingesting from %s", survey, year, source)
+        logger.info("%s %s: ingesting from %s", survey, year, redacted(source))
         outcomes.append(ingest_survey_year(survey, year, source, settings, catalogue))
-    summary = RunSummary(warehouse=settings.warehouse, outcomes=outcomes)
+    summary = RunSummary(warehouse=masked_warehouse(settings.warehouse), outcomes=outcomes)
     if any(o.load_id is not None and o.error is None for o in outcomes):
         report = write_report_task(
             create_warehouse_engine(settings.warehouse),

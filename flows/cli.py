@@ -23,8 +23,9 @@ from flows.database import db_upgrade  # noqa: E402
 from flows.kolada import kolada_command  # noqa: E402
 from flows.report import report_command  # noqa: E402
 from flows.rerun import rerun_command  # noqa: E402
-from flows.settings import DEFAULT_WAREHOUSE, Settings  # noqa: E402
+from flows.settings import DEFAULT_WAREHOUSE, Settings, as_parameter  # noqa: E402
 from flows.validation import validate  # noqa: E402
+from tasks.redact import masked_warehouse  # noqa: E402
 
 if TYPE_CHECKING:
     from flows.annual import RunSummary
@@ -64,7 +65,11 @@ def _run_annual(year: int, source: str, surveys: list[str] | None, warehouse: st
     from flows.annual import RunSummary, annual_run
 
     state = annual_run(
-        year=year, source=source, surveys=surveys, warehouse=warehouse, return_state=True
+        year=year,
+        source=as_parameter(source, "source"),
+        surveys=surveys,
+        warehouse=as_parameter(warehouse, "warehouse"),
+        return_state=True,
     )
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, RunSummary):  # the flow itself crashed: Prefect has logged why
@@ -120,7 +125,7 @@ def history(
     engine = create_warehouse_engine(warehouse)
     upgrade(engine)
     loads = load_history(engine, limit=limit)
-    table = Table(title=f"Recent loads in {warehouse}")
+    table = Table(title=f"Recent loads in {masked_warehouse(warehouse)}")
     columns = [
         "load_id",
         "survey",

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from flows.settings import Settings
+from tasks.redact import masked_warehouse
 from warehouse.db import upgrade
 
 
@@ -19,4 +20,4 @@ def db_upgrade(
     """Migrate the warehouse to the newest schema revision; data already loaded stays."""
     url = warehouse or Settings().warehouse
     upgrade(url, revision)
-    typer.echo(f"{url}: at revision {revision}")
+    typer.echo(f"{masked_warehouse(url)}: at revision {revision}")

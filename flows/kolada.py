@@ -8,6 +8,7 @@ import pandas as pd
 import typer
 from prefect import flow
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from flows.settings import Settings
@@ -49,10 +50,11 @@ def kolada_reconciliation(
 
 
 def _shown(value: object) -> str:
-    """A table cell: a figure to one decimal, a missing one as a dash (never "nan")."""
+    """A table cell: a figure to one decimal, a missing one as a dash (never "nan"), and text
+    from Kolada shown as written, never read as markup."""
     if isinstance(value, float):
         return "–" if pd.isna(value) else f"{value:.1f}"
-    return str(value)
+    return escape(str(value))
 
 
 def kolada_command(

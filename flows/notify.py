@@ -10,6 +10,7 @@ from prefect import Flow
 from prefect.client.schemas.objects import FlowRun, State
 
 from flows.settings import Settings
+from tasks.redact import redacted
 
 logger = logging.getLogger(__name__)
 
@@ -23,13 +24,17 @@ def failure_message(
 ) -> dict[str, Any]:
     """What the webhook receives: enough to find the run, and why it failed in one line."""
     return {
-        "text": f"brukardata: {flow_name} run '{run_name}' failed: {state_message or 'no message'}",
+        "text": redacted(
+            f"brukardata: {flow_name} run '{run_name}' failed: {state_message or 'no message'}"
+        ),
         "flow": flow_name,
         "flow_run_name": run_name,
         "flow_run_id": run_id,
-        "message": state_message,
-        "parameters": {
-            k: v for k, v in parameters.items() if isinstance(v, str | int | list | None)
+        "message": None if state_message is None else redacted(state_message),
+        "parameters": {  # a deployment may still hold a URL with a password: never sent on
+            k: redacted(v) if isinstance(v, str) else v
+            for k, v in parameters.items()
+            if isinstance(v, str | int | list | None)
         },
     }
 

@@ -40,11 +40,14 @@ from flows.annual import (
 )
 from flows.notify import notify_failure
 from flows.runners import task_runner
-from flows.settings import Settings
+from flows.settings import Settings, as_parameter
+from schemas.catalogue import FIRST_YEAR, LAST_YEAR, SURVEYS, Catalogue, default_catalogue
 from tasks.fetch import SurveyYearFiles
+from tasks.load import last_published_files_task, published_raw_task
+from tasks.redact import masked_warehouse
 from tasks.validate import ValidatedSurveyYear, file_report, refused_files, report_frame
 from warehouse.db import create_warehouse_engine
-from warehouse.load import last_published_files, published_raw, record_rerun_request
+from warehouse.load import record_rerun_request
 
 KOMMUN_CODE = r"\d{4}"
 # A plan that replaces nothing has no broken rules to report.
@@ -152,7 +155,7 @@ class RerunPlanner:
     replaced: list[str] = field(default_factory=list)
 
     def __call__(self, engine: Engine, fetched: SurveyYearFiles, read: Reader) -> Plan:
-        published_files = last_published_files(engine, self.survey, self.year)
+        published_files = last_published_files_task(engine, self.survey, self.year)
         if published_files.empty:
             raise NotReplaceableError(
                 f"no published load of {self.survey} {self.year} to re-run: use brukardata run"
@@ -161,7 +164,7 @@ class RerunPlanner:
         if not self.changed and not self.force:
             report = self._checked(whole_report(fetched, published_files))
             return Plan(report, _NO_PROBLEMS, None)
-        stored = published_raw(engine, self.survey, self.year)
+        stored = published_raw_task(engine, self.survey, self.year)
         stored_pairs = file_kommuner(stored["respondents"], stored["quarantine"])
         forced = set(self.kommuner or stored_pairs["kommun_kod"]) if self.force else set()
         first = set(self.changed) | set(
@@ -267,6 +270,22 @@ def _what_it_did(outcome: SurveyYearOutcome) -> str:
     return f"load {outcome.load_id} published, {outcome.fact_rows_changed} fact rows changed"
 
 
+def request_problem(
+    survey: str, year: int, kommuner: list[str] | None, catalogue: Catalogue
+) -> tuple[str, str] | None:
+    """The first argument of a re-run request that names no survey, year or kommun, as
+    (option, why); None when all do. Checked before anything is fetched or written, so a
+    mistyped or hostile argument never becomes a load, a request record or a replacement."""
+    if survey not in SURVEYS:
+        return "--survey", f"{survey!r} is not one of {', '.join(SURVEYS)}"
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        return "--year", f"{year} is not between {FIRST_YEAR} and {LAST_YEAR}"
+    unknown = [kommun for kommun in kommuner or [] if kommun not in catalogue.kommun_codes]
+    if unknown:
+        return "--kommun", f"{unknown[0]!r} is not a kommun code of the catalogue (e.g. 0880)"
+    return None
+
+
 @flow(
     name="rerun",
     log_prints=True,
@@ -291,6 +310,9 @@ def rerun(
     """
     if not reason.strip():
         raise ValueError("a re-run needs a reason")
+    problem = request_problem(survey, year, kommuner, default_catalogue())
+    if problem is not None:
+        raise ValueError(f"{problem[0].removeprefix('--')} {problem[1]}")
     requested_at = datetime.now(UTC)
     settings, source, catalogue = open_warehouse(warehouse, source)
     planner = RerunPlanner(survey=survey, year=year, kommuner=kommuner, force=force)
@@ -310,7 +332,9 @@ def rerun(
     )
     if outcome.ok and planner.replaced:
         print(f"{survey} {year}: replaced kommuner {', '.join(planner.replaced)}")
-    return finish_run(RunSummary(warehouse=settings.warehouse, outcomes=[outcome]))
+    return finish_run(
+        RunSummary(warehouse=masked_warehouse(settings.warehouse), outcomes=[outcome])
+    )
 
 
 def rerun_command(
@@ -341,6 +365,10 @@ def rerun_command(
 ) -> None:
     """Re-fetch a survey-year and replace only the kommuner whose input changed."""
     errors = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+    problem = request_problem(survey.lower(), year, kommun, default_catalogue())
+    if problem is not None:
+        errors.print(f"rerun: {': '.join(problem)}")
+        raise typer.Exit(2)
     state = rerun(
         survey=survey.lower(),
         year=year,
@@ -348,8 +376,8 @@ def rerun_command(
         force=force,
         reason=reason,
         requested_by=requested_by,
-        source=source,
-        warehouse=warehouse,
+        source=as_parameter(source, "source"),
+        warehouse=as_parameter(warehouse, "warehouse"),
         return_state=True,
     )
     summary = state.result(raise_on_failure=False)

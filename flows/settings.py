@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import make_url
 
 from schemas.catalogue import default_catalogue
 from tasks.fetch import HOLD_UP_TO_BYTES
+from tasks.redact import has_credentials
 from tasks.statistics import critical_z
 from tasks.suppression import METHOD as SUPPRESSION_METHOD
 
@@ -98,3 +100,16 @@ class Settings(BaseSettings):
                 for scale, by_scale in scales.groupby("scale_id")
             },
         }
+
+
+def as_parameter(value: str | None, setting: str) -> str | None:
+    """``value`` to pass to a flow as a parameter, or None when it holds a credential.
+
+    Prefect stores flow parameters in clear text and failure notices repeat them, so a URL
+    with a password or token goes to the run through its ``BRUKARDATA_*`` setting in this
+    process's environment instead, where ``Settings`` reads it and nothing records it.
+    """
+    if value is None or not has_credentials(value):
+        return value
+    os.environ[f"{Settings.model_config['env_prefix']}{setting.upper()}"] = value
+    return None

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from flows.settings import Settings
@@ -92,13 +93,13 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     files = Table(title=f"brukardata validate: {report['survey']} {report['year']}")
     for column in ("file", "rows read", "would load", "would quarantine", "refused: why"):
         files.add_column(column, justify="left" if column in ("file", "refused: why") else "right")
-    for file in report["files"]:
+    for file in report["files"]:  # names, errors and values are the files' text, never markup
         files.add_row(
-            file["file"],
+            escape(file["file"]),
             str(file["rows_read"]),
             str(file["would_load"]),
             str(file["would_quarantine"]),
-            f"[red]{file['error']}[/red]" if file["refused"] else "",
+            f"[red]{escape(file['error'])}[/red]" if file["refused"] else "",
         )
     console.print(files)
     if not report["reasons"]:
@@ -111,7 +112,9 @@ def print_report(report: dict[str, Any], console: Console) -> None:
             f"{e['file']}:{e['row']}" + (f" {e['value']!r}" if e["value"] else "")
             for e in reason["examples"]
         )
-        reasons.add_row(str(reason["rows"]), reason["column"], reason["rule"], examples)
+        reasons.add_row(
+            str(reason["rows"]), escape(reason["column"]), escape(reason["rule"]), escape(examples)
+        )
     console.print(reasons)
     if report["reasons_not_shown"]:
         console.print(f"… and {report['reasons_not_shown']} more reason(s): see --json")
@@ -141,7 +144,7 @@ def validate(
     try:
         validated = dry_run(paths, survey, year, default_catalogue())
     except (SourceError, OSError) as err:
-        Console(stderr=True).print(f"[red]cannot read:[/red] {err}")
+        Console(stderr=True).print(f"[red]cannot read:[/red] {escape(str(err))}")
         raise typer.Exit(2) from err
     report = validation_report(validated, survey, year)
     if json_output:

@@ -41,7 +41,25 @@ def header_key(name: str) -> str:
 
 
 class HeaderError(ValueError):
-    """The header cannot be mapped onto the canonical columns."""
+    """The header cannot be mapped onto the canonical columns; ``misfits`` counts the columns
+    at fault, so that the codebook closest to the header is the one whose complaint is shown."""
+
+    def __init__(self, message: str, misfits: int = 1) -> None:
+        super().__init__(message)
+        self.misfits = misfits
+
+
+NAMES_LISTED = 5  # header names a message lists before it only counts the rest
+NAME_SHOWN = 40  # characters of a header name a message shows
+
+
+def listed(names: Sequence[str]) -> str:
+    """Header names for a one-line message: the first few, each cut short, then a count."""
+    shown = [
+        repr(name if len(name) <= NAME_SHOWN else name[: NAME_SHOWN - 1] + "…") for name in names
+    ]
+    rest = len(names) - NAMES_LISTED
+    return ", ".join(shown[:NAMES_LISTED]) + (f" and {rest} more" if rest > 0 else "")
 
 
 class CodebookError(ValueError):
@@ -50,6 +68,14 @@ class CodebookError(ValueError):
 
 def _spellings(values: Any) -> tuple[str, ...]:
     return tuple("" if value is None else str(value) for value in values)
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error in one line, placed by line and column of the file (counted from 1)."""
+    if isinstance(err, yaml.MarkedYAMLError) and err.problem_mark is not None:
+        mark = err.problem_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}: {err.problem}"
+    return " ".join(str(err).split())
 
 
 @dataclass(frozen=True)
@@ -71,7 +97,10 @@ class Codebook:
 
     @classmethod
     def from_file(cls, path: Path) -> Codebook:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        try:  # safe_load: a tag such as !!python/object is refused, never executed
+            spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise CodebookError(f"{path.name}: {_yaml_problem(err)}") from err
         try:
             book = cls(
                 name=str(spec["name"]),
@@ -165,14 +194,16 @@ class Codebook:
         keys = [header_key(h) for h in header]
         unknown = [h for h, k in zip(header, keys, strict=True) if k not in mapping]
         if unknown:
-            raise HeaderError(f"unknown column(s) {', '.join(repr(u) for u in unknown)}")
+            raise HeaderError(f"unknown column(s) {listed(unknown)}", len(unknown))
         canonical = [mapping[k] for k in keys]
         repeated = sorted({c for c in canonical if canonical.count(c) > 1})
         if repeated:
-            raise HeaderError(f"column(s) given more than once: {', '.join(repeated)}")
+            raise HeaderError(
+                f"column(s) given more than once: {', '.join(repeated)}", len(repeated)
+            )
         missing = [c for c in REQUIRED_COLUMNS if c not in canonical]
         if missing:
-            raise HeaderError(f"missing required column(s) {', '.join(missing)}")
+            raise HeaderError(f"missing required column(s) {', '.join(missing)}", len(missing))
         return canonical
 
 
@@ -207,14 +238,14 @@ def match_codebook(
     than one does, naming them, since the codebooks themselves then need correcting.
     """
     fits: list[tuple[Codebook, list[str]]] = []
-    complaints: list[str] = []
+    complaints: list[HeaderError] = []
     for book in codebooks():
         if not book.applies_to(survey, year):
             continue
         try:
             fits.append((book, book.map_header(header, survey, catalogue)))
         except HeaderError as err:
-            complaints.append(str(err))
+            complaints.append(err)
     if len(fits) > 1:
         names = " and ".join(book.name for book, _ in fits)
         raise HeaderError(f"header fits more than one codebook ({names}): make them distinct")
@@ -222,4 +253,9 @@ def match_codebook(
         return fits[0]
     if not complaints:
         raise HeaderError(f"no codebook covers {survey} {year}")
-    raise HeaderError(min(complaints, key=len))
+    raise closest(complaints)
+
+
+def closest(complaints: Sequence[HeaderError]) -> HeaderError:
+    """The complaint about the fewest columns (then the shortest): the layout nearest the file."""
+    return min(complaints, key=lambda err: (err.misfits, len(str(err))))

@@ -10,8 +10,11 @@ by block, and later read from its landing copy in chunks.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
+import io
 import uuid
+import zlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -148,16 +151,22 @@ def _streamed(fs: Any, path: str, name: str, landing: tuple[str, str, int] | Non
     return replace(raw, landing_url=url)
 
 
+def is_distributed(source_file: str) -> bool:
+    """Whether a file holds the hand-out counts: named ``utdelade.csv`` in any folder, any case.
+
+    The one rule for fetching, parsing and accounting, so that a file is never counted as
+    questionnaires in one place and as hand-out counts in another."""
+    return PurePosixPath(source_file).name.lower() == DISTRIBUTED_FILE
+
+
 def _is_fetched(name: str) -> bool:
-    lowered = name.lower()
-    return PurePosixPath(lowered).name == DISTRIBUTED_FILE or lowered.endswith(EXPORT_SUFFIXES)
+    return is_distributed(name) or name.lower().endswith(EXPORT_SUFFIXES)
 
 
 def _sorted_files(raws: list[RawFile], where: str) -> SurveyYearFiles:
     """Exports and the hand-out counts apart; a folder without any export is a source error."""
-    is_distributed = [PurePosixPath(r.source_file).name.lower() == DISTRIBUTED_FILE for r in raws]
-    exports = [raw for raw, counts in zip(raws, is_distributed, strict=True) if not counts]
-    distributed = [raw for raw, counts in zip(raws, is_distributed, strict=True) if counts]
+    exports = [raw for raw in raws if not is_distributed(raw.source_file)]
+    distributed = [raw for raw in raws if is_distributed(raw.source_file)]
     if not exports:
         raise SourceError(f"{where}: no export files ({', '.join(EXPORT_SUFFIXES)})")
     if len(distributed) > 1:
@@ -169,13 +178,31 @@ def _sorted_files(raws: list[RawFile], where: str) -> SurveyYearFiles:
 def _fetched(
     fs: Any, path: str, name: str, hold_up_to: int, landing: tuple[str, str, int] | None
 ) -> RawFile:
-    """One file, held in memory or (``hold_up_to`` bytes or more) streamed; archived in
-    ``landing`` (root, survey, year) when given. A size the source does not tell is held."""
+    """One file, held in memory or (``hold_up_to`` bytes or more, unpacked for a gzip file)
+    streamed; archived in ``landing`` (root, survey, year) when given. A size the source does
+    not tell is held."""
     size = fs.size(path)
     if size is not None and size >= hold_up_to:
         return _streamed(fs, path, name, landing)
-    raw = RawFile(name, fs.unstrip_protocol(path), fs.cat_file(path))
+    content = fs.cat_file(path)
+    if name.lower().endswith(".gz") and _unpacks_to(content, hold_up_to):
+        return _streamed(fs, path, name, landing)
+    raw = RawFile(name, fs.unstrip_protocol(path), content)
     return raw if landing is None else archive(raw, *landing)
+
+
+def _unpacks_to(packed: bytes, size: int) -> bool:
+    """Whether gzip bytes unpack to ``size`` bytes or more: counted block by block, so a small
+    archive of a huge file (a "gzip bomb") is never unpacked into memory. Bytes that are not
+    a readable archive are left for parsing to refuse."""
+    unpacked = 0
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(packed)) as stream:
+            while unpacked < size and (block := stream.read(COPY_BLOCK_BYTES)):
+                unpacked += len(block)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return unpacked >= size
 
 
 def fetch_survey_year(

@@ -14,6 +14,7 @@ import gzip
 import io
 import itertools
 import re
+import warnings
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from schemas.catalogue import Catalogue
-from schemas.codebook import Codebook, HeaderError, header_key, match_codebook
+from schemas.codebook import Codebook, HeaderError, closest, header_key, match_codebook
 from schemas.frames import Distributed
 from tasks.fetch import RawFile, SurveyYearFiles
 
@@ -67,7 +68,7 @@ class ParsedExport:
         """The rows in frames: the whole frame, or a large file read chunk by chunk
         (``CHUNK_ROWS`` rows at a time unless told).
 
-        Raises ExportError for a row longer than the header, found only while reading.
+        Raises ExportError for a value under no header, found only while reading.
         """
         if self.frame is not None:
             yield self.frame
@@ -95,7 +96,6 @@ class _EncodingScan:
     """What one pass over a file's bytes found, by position in the file."""
 
     with_bom: bool = False
-    nul: bool = False
     utf8_error: int | None = None  # counted after a byte-order mark, as the text starts there
     utf8_text: tuple[int, int] | None = None
     cp1252_undefined: tuple[int, int] | None = None
@@ -126,7 +126,8 @@ def _scan(blocks: Iterable[bytes]) -> _EncodingScan:
             if block.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
                 raise ValueError("UTF-16 text is not supported: save the file as UTF-8")
             scan.with_bom = block.startswith(codecs.BOM_UTF8)
-        scan.nul = scan.nul or b"\x00" in block
+        if b"\x00" in block:  # binary: refused at once, not after reading a file of any size
+            raise ValueError("binary content (NUL bytes): not a CSV file")
         # a multi-byte sequence may span two blocks: look again at the previous block's tail
         scan.utf8_text = _first_match(
             _UTF8_SEQUENCE, tail + block, offset - len(tail), scan.utf8_text
@@ -161,8 +162,6 @@ def decide_encoding(blocks: Iterable[bytes]) -> str:
     ValueError where the encoding cannot be decided rather than guessing.
     """
     scan = _scan(blocks)
-    if scan.nul:
-        raise ValueError("binary content (NUL bytes): not a CSV file")
     if scan.with_bom:
         if scan.utf8_error is not None:
             raise ValueError(
@@ -210,8 +209,12 @@ def _header_cells(text: str, delimiter: str) -> list[str]:
 def _read_delimited(text: str, delimiter: str, width: int) -> pd.DataFrame:
     """Data rows as text, positional columns; a row wider than the header is an error."""
     try:
-        frame: pd.DataFrame = pd.read_csv(io.StringIO(text), **_csv_options(delimiter, width))
+        with warnings.catch_warnings():
+            # a long first row is cut to the header by the reader; it is refused just below
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            frame: pd.DataFrame = pd.read_csv(io.StringIO(text), **_csv_options(delimiter, width))
     except pd.errors.ParserError as err:
+        _refuse_ragged_records(text, delimiter, width)  # names the row, where it can
         raise _malformed(err) from err
     except pd.errors.EmptyDataError:
         return pd.DataFrame(columns=range(width), dtype=str)
@@ -220,7 +223,7 @@ def _read_delimited(text: str, delimiter: str, width: int) -> pd.DataFrame:
         # A writer ends every row with a line break; without one the file may be cut short
         # after a delimiter, which would read as a row with its last answers left blank.
         raise ValueError("the last row has no line break: the file may be cut short")
-    _refuse_short_records(text, delimiter, width)
+    _refuse_ragged_records(text, delimiter, width)
     return frame
 
 
@@ -243,6 +246,7 @@ def _csv_options(delimiter: str, width: int) -> dict[str, Any]:
         "header": None,
         "skiprows": 1,
         "names": range(width),
+        "index_col": False,  # extra leading fields of a long first row are never an index
         "dtype": str,
         "keep_default_na": False,
         "na_filter": False,
@@ -256,30 +260,38 @@ def _malformed(err: pd.errors.ParserError) -> ValueError:
     return ValueError(f"malformed CSV: {message}")
 
 
-def _refuse_short_records(source: str | TextIO, delimiter: str, width: int) -> int:
-    """A record with fewer fields than the header (not a blank line) refuses the file.
+def _refuse_ragged_records(source: str | TextIO, delimiter: str, width: int) -> int:
+    """A record with fewer or more fields than the header (not a blank line) refuses the file.
 
-    The reader pads such a record with empty cells, which would load as unanswered questions:
-    a file cut short, or a row that lost its delimiters, must not pass as a valid answer.
+    The reader pads a short record with empty cells, which would load as unanswered questions:
+    a file cut short, or a row that lost its delimiters, must not pass as a valid answer. A long
+    record has no column for its extra fields, which must never be dropped or shift the others.
     Records are counted as they are read, so a file of any size is checked in bounded memory.
     Returns the number of records, blank lines and the header included.
     """
     records = _records(source, delimiter)
     seen = 0
     first: tuple[int, int] | None = None
-    short_rows = 0
+    short_rows = long_rows = 0
     while len(fields := np.fromiter(map(len, itertools.islice(records, 100_000)), dtype=np.int64)):
-        short = np.flatnonzero((fields > 0) & (fields < width))
-        if len(short) and first is None:
-            first = (seen + int(short[0]) + 1, int(fields[short[0]]))
-        short_rows += len(short)
+        ragged = np.flatnonzero((fields > 0) & (fields != width))
+        if len(ragged) and first is None:
+            first = (seen + int(ragged[0]) + 1, int(fields[ragged[0]]))
+        short_rows += int(((fields > 0) & (fields < width)).sum())
+        long_rows += int((fields > width).sum())
         seen += len(fields)
-    if first is not None:
+    if first is None:
+        return seen
+    row, count = first
+    if count > width:
         raise ValueError(
-            f"malformed CSV: row {first[0]} has {first[1]} field(s), the header {width} "
-            f"({short_rows} short row(s) in all; is the file cut short?)"
+            f"malformed CSV: row {row} has {count} field(s), the header {width} "
+            f"({long_rows} long row(s) in all)"
         )
-    return seen
+    raise ValueError(
+        f"malformed CSV: row {row} has {count} field(s), the header {width} "
+        f"({short_rows} short row(s) in all; is the file cut short?)"
+    )
 
 
 def _read_workbook(content: bytes) -> tuple[list[str], pd.DataFrame]:
@@ -309,9 +321,25 @@ def _read_workbook(content: bytes) -> tuple[list[str], pd.DataFrame]:
 def _drop_unnamed_empty_columns(
     header: list[str], data: pd.DataFrame
 ) -> tuple[list[str], pd.DataFrame]:
-    """Columns with neither a name nor any value (a trailing delimiter, a blank Excel column)."""
-    keep = [i for i, name in enumerate(header) if name or data[i].str.strip().ne("").any()]
+    """Columns with neither a name nor any value (a trailing delimiter, a blank Excel column);
+    a value in a column without a name refuses the file (see ``_refuse_values_without_header``)."""
+    keep = [i for i, name in enumerate(header) if name]
+    _refuse_values_without_header(data, [i for i, name in enumerate(header) if not name], 2)
     return [header[i] for i in keep], data[keep].set_axis(range(len(keep)), axis=1)
+
+
+def _refuse_values_without_header(data: pd.DataFrame, unnamed: list[int], first_row: int) -> None:
+    """A value in a column the header does not name (a workbook row longer than its header)
+    cannot be placed: the file is refused naming the first such row (``first_row`` is that of
+    ``data``'s first row) and column, counted from 1."""
+    filled = data[unnamed].apply(lambda column: column.str.strip().ne("")).to_numpy()
+    rows = np.flatnonzero(filled.any(axis=1)) if filled.size else np.empty(0, dtype=np.int64)
+    if len(rows):
+        column = unnamed[int(np.flatnonzero(filled[rows[0]])[0])]
+        raise ValueError(
+            f"row {first_row + int(rows[0])} has a value in column {column + 1}, which has no "
+            f"header ({len(rows)} row(s) in all)"
+        )
 
 
 def _csv_text(raw: RawFile) -> tuple[str, str]:
@@ -356,21 +384,27 @@ def parse_export(raw: RawFile, survey: str, year: int, catalogue: Catalogue) -> 
 
 
 def _choose_delimiter(text: str, survey: str, year: int, catalogue: Catalogue) -> str:
-    """The delimiter whose header split a codebook explains; both or neither is an error."""
+    """The delimiter whose header split a codebook explains; both or neither is an error.
+
+    When neither does, the complaint is about the header as the delimiter splitting it into
+    more cells reads it: the other one sees a single long name, not the columns at fault.
+    """
     fits: list[str] = []
-    complaints: list[str] = []
+    complaints: list[tuple[int, HeaderError]] = []
     for delimiter in DELIMITERS:
         header = [cell for cell in _header_cells(text, delimiter) if cell]
         try:
             match_codebook(header, survey, year, catalogue)
         except HeaderError as err:
-            complaints.append(str(err))
+            complaints.append((len(header), err))
         else:
             fits.append(delimiter)
     if len(fits) > 1:
         raise ValueError("delimiter cannot be decided: the header reads with both ';' and ','")
     if not fits:
-        raise HeaderError(f"header matches no codebook: {min(complaints, key=len)}")
+        widest = max(cells for cells, _ in complaints)
+        complaint = closest([err for cells, err in complaints if cells == widest])
+        raise HeaderError(f"header matches no codebook: {complaint}")
     return fits[0]
 
 
@@ -412,8 +446,8 @@ def _decide_layout(
     """What ``parse_export`` decides for a file it cannot hold, in passes over its bytes.
 
     Encoding over every byte, delimiter and codebook from the header; a file that is empty,
-    header only, has a short row or lacks its last line break is refused here. A row longer
-    than the header is only found while reading: a consumer publishes nothing before the
+    header only, has a short or long row or lacks its last line break is refused here. A value
+    under no header is only found while reading: a consumer publishes nothing before the
     chunks are exhausted.
     """
     passed = _Seen()
@@ -436,7 +470,7 @@ def _decide_layout(
     if not passed.tail.endswith((b"\n", b"\r")):
         raise ValueError("the last row has no line break: the file may be cut short")
     with _open_text(raw, encoding) as text:
-        records = _refuse_short_records(text, delimiter, len(header))
+        records = _refuse_ragged_records(text, delimiter, len(header))
     ends_with_blank_line = _ends_with_blank_line(passed.tail)
     if records - 1 - ends_with_blank_line <= 0:
         raise ValueError("no data rows (header only)")
@@ -454,8 +488,10 @@ def _chunks(raw: RawFile, layout: CsvLayout, rows_per_chunk: int) -> Iterator[pd
         previous: pd.DataFrame | None = None  # held back: the last may end in a blank row
         try:
             for data in reader:
-                if data[unnamed].apply(lambda column: column.str.strip().ne("")).any().any():
-                    raise ExportError(raw.source_file, "unknown column(s) ''")
+                try:
+                    _refuse_values_without_header(data, unnamed, next_row)
+                except ValueError as err:
+                    raise ExportError(raw.source_file, str(err)) from err
                 if previous is not None:
                     yield previous
                 previous = data[layout.named].set_axis(layout.columns, axis=1)

@@ -30,8 +30,9 @@ from schemas.exports import (
     shared_svar_keys,
 )
 from schemas.frames import Answers, FileReport, Quarantine, Respondents
-from tasks.fetch import DISTRIBUTED_FILE, RawFile
+from tasks.fetch import RawFile, is_distributed
 from tasks.parse import ExportError, ParsedExport, ParsedSurveyYear
+from tasks.redact import redacted
 
 # how spreadsheets write integers they stored as numbers
 _WHOLE_NUMBER = re.compile(r"^(\d+)\.0+$")
@@ -369,10 +370,10 @@ def file_report(
     """A file's row of the ``FileReport``: where it came from, what it held and its fate."""
     return {
         "source_file": raw.source_file,
-        "kind": "distributed" if raw.source_file.lower() == DISTRIBUTED_FILE else "answers",
-        "source_url": raw.source_url,
+        "kind": "distributed" if is_distributed(raw.source_file) else "answers",
+        "source_url": redacted(raw.source_url),
         "fetched_at": pd.Timestamp(raw.fetched_at).as_unit("us"),
-        "landing_url": raw.landing_url,
+        "landing_url": None if raw.landing_url is None else redacted(raw.landing_url),
         "sha256": raw.sha256,
         "size_bytes": raw.size_bytes,
         "rows_read": rows_read,

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import URL, Connection, create_engine, make_url, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 POLL_SECONDS = 0.2
@@ -26,6 +27,23 @@ logger = logging.getLogger(__name__)
 
 class LoadLockTimeoutError(RuntimeError):
     """Another load of the same survey and year held the lock for longer than the timeout."""
+
+
+class LoadLockLostError(RuntimeError):
+    """The lock's database session ended (a server restart) and another load holds it now."""
+
+
+class HeldLock:
+    """A lock held for a ``with`` block. ``confirm`` makes sure, before a step that must only
+    run under it, that it still is: a PostgreSQL lock dies with its session, and is then
+    taken again on a new one, or LoadLockLostError is raised if another load took it."""
+
+    def __init__(self, confirm: Callable[[], None] | None = None) -> None:
+        self._confirm = confirm
+
+    def confirm(self) -> None:
+        if self._confirm is not None:
+            self._confirm()
 
 
 def lock_key(name: str) -> int:
@@ -57,40 +75,26 @@ def _wait(try_lock: Callable[[], bool], what: str, timeout: float) -> None:
 
 def load_lock(
     warehouse: str, survey: str, year: int, timeout: float
-) -> contextlib.AbstractContextManager[None]:
+) -> contextlib.AbstractContextManager[HeldLock]:
     """Hold the load lock of (survey, year) in ``warehouse`` for the ``with`` block."""
     return _lock(warehouse, f"{survey}-{year}", f"load of {survey} {year}", timeout)
 
 
-def preparation_lock(warehouse: str, timeout: float) -> contextlib.AbstractContextManager[None]:
+def preparation_lock(warehouse: str, timeout: float) -> contextlib.AbstractContextManager[HeldLock]:
     """Hold the lock under which the warehouse is migrated and its dimensions replaced, so that
     runs starting together do not prepare it twice at once."""
     return _lock(warehouse, "prepare", "preparation of the warehouse", timeout)
 
 
 @contextlib.contextmanager
-def _lock(warehouse: str, name: str, what: str, timeout: float) -> Iterator[None]:
+def _lock(warehouse: str, name: str, what: str, timeout: float) -> Iterator[HeldLock]:
     """Hold the lock ``name`` of ``warehouse``; ``what`` names it in messages."""
     url = make_url(warehouse)
     if url.get_backend_name() == "postgresql":
-        engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-        key = lock_key(name)
-        try:
-            with engine.connect() as conn:
-
-                def try_lock() -> bool:
-                    locked = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
-                    return bool(locked.scalar_one())
-
-                _wait(try_lock, what, timeout)
-                try:
-                    yield
-                finally:
-                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-        finally:
-            engine.dispose()
+        with _advisory_lock(url, lock_key(name), what, timeout) as held:
+            yield held
     elif url.database in (None, "", ":memory:"):
-        yield  # an in-memory database belongs to this one process
+        yield HeldLock()  # an in-memory database belongs to this one process
     else:
         path = lock_file(url.database, name)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +109,45 @@ def _lock(warehouse: str, name: str, what: str, timeout: float) -> Iterator[None
 
             _wait(try_flock, what, timeout)
             try:
-                yield
+                yield HeldLock()  # the kernel holds it for as long as this process lives
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _advisory_lock(url: URL, key: int, what: str, timeout: float) -> Iterator[HeldLock]:
+    """A PostgreSQL session-level advisory lock, on a session of its own."""
+    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    sessions: list[Connection] = []
+
+    def try_lock() -> bool:
+        locked = sessions[-1].execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
+        return bool(locked.scalar_one())
+
+    def confirm() -> None:
+        try:
+            sessions[-1].execute(text("SELECT 1"))
+            return
+        except DBAPIError:
+            logger.warning("the %s lost its database session: taking its lock again", what)
+        sessions.append(engine.connect())  # a server still restarting raises: retried
+        if not try_lock():
+            raise LoadLockLostError(
+                f"the {what} lost its lock when its database session ended, and another "
+                "load holds it now: nothing was published"
+            )
+
+    try:
+        sessions.append(engine.connect())
+        _wait(try_lock, what, timeout)
+        try:
+            yield HeldLock(confirm)
+        finally:
+            # a session that is gone (a server restart) has released its locks already
+            with contextlib.suppress(DBAPIError):
+                sessions[-1].execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    finally:
+        for session in sessions:
+            with contextlib.suppress(DBAPIError):
+                session.close()
+        engine.dispose()

@@ -263,3 +263,34 @@ def test_postgresql_publishes_exactly_what_duckdb_does(
             rtol=1e-9,
             obj=f"reporting.{view}",
         )
+
+
+@pytest.mark.parametrize("where", ["utdelade.csv", "sub/utdelade.csv"])
+def test_the_summary_counts_answers_and_hand_out_counts_apart(
+    exports: Path, tmp_path: Path, where: str
+) -> None:
+    """The rows read and loaded are questionnaires, as in audit.loads and raw.respondents; the
+    hand-out counts are reported on their own, wherever in the folder the file lies."""
+    folder = tmp_path / "source" / "ifo" / "2024"
+    shutil.copytree(exports / "ifo" / "2024", folder)
+    (folder / where).parent.mkdir(parents=True, exist_ok=True)
+    (folder / "utdelade.csv").rename(folder / where)
+    handed_out = len((folder / where).read_text("utf-8").splitlines()) - 1
+    database = tmp_path / "w.duckdb"
+    state = annual_run(
+        year=2024,
+        source=str(tmp_path / "source"),
+        surveys=["ifo"],
+        warehouse=f"duckdb:///{database}",
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    (outcome,) = state.result().outcomes
+    row = outcome.summary_row()
+    (load,) = query(database, "select * from audit.loads").to_dict(orient="records")
+    respondents = query(database, "select count(*) as n from raw.respondents")["n"].iloc[0]
+    files = query(database, "select source_file, kind from audit.load_files")
+    assert (row["rows read"], row["loaded"]) == (str(load["rows_read"]), str(respondents))
+    assert load["rows_loaded"] == respondents
+    assert row["hand-out counts"] == str(handed_out)
+    assert files.loc[files["source_file"] == where, "kind"].tolist() == ["distributed"]

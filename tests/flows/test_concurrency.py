@@ -90,3 +90,55 @@ def test_two_concurrent_runs_load_one_after_the_other(
     assert loads["finished_at"].iloc[0] <= loads["started_at"].iloc[1]
     assert respondents == loaded > 0
     assert duplicates == 0
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+@pytest.mark.parametrize("taken_meanwhile", [False, True])
+def test_a_load_whose_lock_session_ends_publishes_only_under_its_lock_again(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, taken_meanwhile: bool
+) -> None:
+    """PostgreSQL ends every session of the load after its audit (as a restart does). The load
+    takes its lock again before publishing; if another load has taken it meanwhile, IFO fails
+    in one line with nothing published, and FH is still loaded."""
+    from flows import annual
+    from tasks.generate import generate_exports
+    from warehouse.locks import lock_key
+
+    generate_exports(tmp_path / "source", [YEAR], n_kommuner=3, seed=3)
+    engine = create_warehouse_engine(postgres_url)
+    other_load = engine.connect()
+
+    def sessions_ended(point: str) -> None:
+        if point != "after-audit":
+            return
+        other_load.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        if taken_meanwhile:
+            other_load.execute(text(f"SELECT pg_advisory_lock({lock_key(f'ifo-{YEAR}')})"))
+        monkeypatch.setattr(annual, "pause_point", lambda _point: None)  # once
+
+    monkeypatch.setattr(annual, "pause_point", sessions_ended)
+    try:
+        state = annual_run(
+            source=str(tmp_path / "source"), year=YEAR, warehouse=postgres_url, return_state=True
+        )
+    finally:
+        other_load.close()
+    summary: Any = state.result(raise_on_failure=False)
+    with engine.connect() as conn:
+        loads = conn.execute(text("SELECT survey, status FROM audit.loads ORDER BY load_id"))
+        statuses = [tuple(row) for row in loads]
+    if taken_meanwhile:
+        assert summary.problems == [
+            f"ifo {YEAR}: the load of ifo {YEAR} lost its lock when its database session "
+            "ended, and another load holds it now: nothing was published"
+        ]
+        assert statuses == [("ifo", "failed"), ("fh", "published")]
+    else:
+        assert state.is_completed(), state.message
+        assert statuses == [("ifo", "published"), ("fh", "published")]

@@ -7,6 +7,8 @@ import functools
 import hashlib
 import http.server
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +21,13 @@ from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
     ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
 )
 from prefect_dask.task_runners import DaskTaskRunner
 from typer.testing import CliRunner
 
+from flows import annual
 from flows.annual import annual_run
 from flows.cli import app
 from tasks.generate import generate_exports
@@ -246,3 +251,107 @@ def test_files_too_large_to_hold_give_the_same_figures(
         assert copy.parent.name == sha256
         assert hashlib.sha256(copy.read_bytes()).hexdigest() == sha256
         assert copy.read_bytes() == (exports / survey / str(YEAR) / source_file).read_bytes()
+
+
+def test_a_database_down_at_the_start_is_retried_before_it_is_called_unreachable(
+    exports: Path,
+) -> None:
+    """The preparation, its lock's connection included, is tried once and retried three times."""
+    with postgres_cluster() as url:
+        pass  # started, then stopped: nothing listens on its port any more
+    state = annual_run(source=str(exports), year=YEAR, warehouse=url, return_state=True)
+    assert state.is_failed()
+    assert "unreachable after retries: OperationalError" in str(state.message)
+    run_id = state.state_details.flow_run_id
+    assert run_id is not None
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
+        )
+    assert [(run.name.rsplit("-", 1)[0], run.run_count) for run in runs] == [
+        ("prepare-warehouse", 4)
+    ]
+
+
+def test_a_duckdb_reader_holding_the_file_fails_one_survey_in_one_line_and_the_run_goes_on(
+    exports: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A BI tool opens the file while IFO is audited: the audit's reads are retried, then IFO's
+    load is marked failed with one line saying who holds the file, and FH is still loaded."""
+    database = tmp_path / "w.duckdb"
+    holding = "import duckdb, time; held = duckdb.connect({!r}, read_only=True); print('holding', flush=True); time.sleep(600)"  # noqa: E501
+    readers: list[subprocess.Popen[str]] = []
+
+    def open_by_a_reader(point: str) -> None:
+        if point == "after-stage" and not readers:
+            reader = subprocess.Popen(
+                [sys.executable, "-c", holding.format(str(database))],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            readers.append(reader)
+            assert reader.stdout is not None
+            assert reader.stdout.readline().strip() == "holding"
+
+    record_failed_load = annual.fail_load_task
+
+    def closed_by_the_reader(*args: Any, **kwargs: Any) -> None:
+        for reader in readers:
+            reader.kill()
+            reader.wait()
+        record_failed_load(*args, **kwargs)
+
+    monkeypatch.setattr(annual, "pause_point", open_by_a_reader)
+    monkeypatch.setattr(annual, "fail_load_task", closed_by_the_reader)
+    state = annual_run(
+        source=str(exports), year=YEAR, warehouse=f"duckdb:///{database}", return_state=True
+    )
+    assert state.is_failed()
+    summary = state.result(raise_on_failure=False)
+    assert summary.problems == [
+        f"ifo {YEAR}: warehouse duckdb:///{database} is held by another process "
+        f"(PID {readers[0].pid}) after retries: DuckDB lets one process at a time open its "
+        "file; for BI tools that query while loads run, use PostgreSQL"
+    ]
+    with duckdb.connect(str(database), read_only=True) as connection:
+        loads = connection.sql("SELECT survey, status FROM audit.loads ORDER BY load_id").fetchall()
+    assert loads == [("ifo", "failed"), ("fh", "published")]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a file system of 6 MB: room for a warehouse's schema, not for a load."""
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"a small file system cannot be mounted here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_fails_each_load_in_one_line_without_retrying(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    generate_exports(tmp_path / "source", [YEAR], n_kommuner=20, seed=2)
+    warehouse = f"duckdb:///{small_disk / 'w.duckdb'}"
+    result = CliRunner().invoke(
+        app, ["run", "--year", str(YEAR), "--source", str(tmp_path / "source"), "--warehouse",
+              warehouse],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    problems = [line for line in result.output.splitlines() if line.startswith("✗")]
+    assert [line.split(": ", 1)[0] for line in problems] == [f"✗ ifo {YEAR}", f"✗ fh {YEAR}"]
+    for line in problems:
+        assert line.split(": ", 1)[1].startswith(
+            f"warehouse {warehouse}: no space left on device, its disk has "
+        )
+        assert "MB free; nothing was published" in line

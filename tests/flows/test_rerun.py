@@ -350,3 +350,58 @@ def test_a_withdrawn_file_removes_its_kommun_as_a_full_reload_would(
     assert kommun not in set(kept["kommun_kod"])
 
     assert_as_a_fresh_reload(source, warehouse, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        (
+            ["--survey", "ifo", "--kommun", "0381' OR 1=1 --", "--force"],
+            '--kommun: "0381\' OR 1=1 --" is not a kommun code of the catalogue (e.g. 0880)',
+        ),
+        (["--survey", "ifo; drop"], "--survey: 'ifo; drop' is not one of ifo, fh"),
+        (["--survey", "ifo", "--year", "99999"], "--year: 99999 is not between 2016 and 2100"),
+    ],
+)
+def test_rerun_arguments_are_checked_before_anything_is_written(
+    copy: tuple[Path, str], arguments: list[str], problem: str
+) -> None:
+    source, warehouse = copy
+    audit = "SELECT (SELECT count(*) FROM audit.loads) AS loads, " \
+        "(SELECT count(*) FROM audit.rerun_requests) AS requests"  # fmt: skip
+    before = _read(warehouse, audit)
+    figures = view_checksums(warehouse)
+    app.command("rerun")(rerun_command)
+    result = CliRunner().invoke(
+        app,
+        ["rerun", "--year", str(YEAR), "--reason", "r", "--source", str(source), "--warehouse",
+         warehouse, *arguments],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == f"rerun: {problem}"
+    assert "replaced" not in result.output
+    assert _read(warehouse, audit).equals(before)
+    assert view_checksums(warehouse) == figures
+
+
+def test_a_rerun_flow_refuses_an_unknown_kommun_before_anything_is_written(
+    copy: tuple[Path, str],
+) -> None:
+    """Started from a deployment, the flow checks its parameters as the command does."""
+    source, warehouse = copy
+    before = _read(warehouse, "SELECT count(*) AS n FROM audit.rerun_requests")
+    state = rerun(
+        survey="ifo",
+        year=YEAR,
+        kommuner=["0381' OR 1=1 --"],
+        force=True,
+        reason="r",
+        source=str(source),
+        warehouse=warehouse,
+        return_state=True,
+    )
+    assert state.is_failed()
+    assert str(state.result(raise_on_failure=False)) == (
+        'kommun "0381\' OR 1=1 --" is not a kommun code of the catalogue (e.g. 0880)'
+    )
+    assert _read(warehouse, "SELECT count(*) AS n FROM audit.rerun_requests").equals(before)

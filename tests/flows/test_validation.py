@@ -146,3 +146,42 @@ def test_files_too_large_to_hold_get_the_same_verdict(
     monkeypatch.setattr("tasks.parse.CHUNK_ROWS", 3)
     assert verdict() == held
     assert list(in_empty_folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("hold_file_mb", ["256", "0"])
+def test_a_first_row_longer_than_the_header_refuses_the_file(
+    in_empty_folder: Path, monkeypatch: pytest.MonkeyPatch, hold_file_mb: str
+) -> None:
+    """Read whole or streamed, the extra field is never taken as an index shifting the columns."""
+    monkeypatch.setenv("BRUKARDATA_HOLD_FILE_MB", hold_file_mb)
+    header = (IFO / "good_utf8.csv").read_text(encoding="utf-8").splitlines()[0]
+    export = in_empty_folder / "long_first_row.csv"
+    export.write_text(
+        f"{header}\n0883;EKB;a1;K;1;1;1;1;1;1;1;EXTRA\n0642;BOU_VH;s2;K;1;1;1;1;1;1;1\n",
+        encoding="utf-8",
+    )
+    status, output = invoke(str(export), "--survey", "ifo", "--year", "2024", "--json")
+    report = json.loads(output)
+    assert status == 1
+    assert report["ok"] is False
+    assert report["files"][0]["error"] == (
+        "malformed CSV: row 2 has 12 field(s), the header 11 (1 long row(s) in all)"
+    )
+
+
+def test_text_from_files_is_shown_as_written_never_as_markup(in_empty_folder: Path) -> None:
+    header = (IFO / "good_utf8.csv").read_text(encoding="utf-8").splitlines()[0]
+    folder = in_empty_folder / "[bold]exports"
+    folder.mkdir()
+    quarantined = folder / "rows.csv"
+    quarantined.write_text(f"{header}\n0880;EKB;s1;[red]Q[/red];1;1;1;1;1;1;1\n", "utf-8")
+    refused = folder / "header.csv"
+    refused.write_text(header.replace("kon", "[link=https://example.org]kon[/link]") + "\n")
+    status, output = invoke(str(folder), "--survey", "ifo", "--year", "2024")
+    assert status == 1
+    assert "'[red]Q[/red]'" in output
+    assert "'[link=https://example.org]kon[/link]'" in output
+    assert "[bold]exports/rows.csv:2" in output
+    status, output = invoke(str(folder / "[red]missing.csv"), "--survey", "ifo", "--year", "2024")
+    assert status == 2
+    assert "[red]missing.csv: no such file or folder" in output

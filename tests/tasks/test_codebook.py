@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,8 @@ from schemas.codebook import (
 from tasks.fetch import RawFile, SurveyYearFiles
 from tasks.parse import ExportError, parse_export, parse_survey_year
 from tasks.validate import validate_survey_year
+
+BRUKARDATA = str(Path(sys.executable).with_name("brukardata"))
 
 
 def raw(name: str, text: str, encoding: str = "utf-8") -> RawFile:
@@ -203,3 +208,51 @@ def test_a_broken_codebook_is_an_installation_error(
     path.write_text(text.replace(*change), encoding="utf-8")
     with pytest.raises(CodebookError, match=problem):
         codebooks()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            'name: x\nrun: !!python/object/apply:os.system ["touch {marker}"]\n',
+            "line 2, column 6: could not determine a constructor for the tag "
+            "'tag:yaml.org,2002:python/object/apply:os.system'",
+        ),
+        (
+            "name: x\nsurveys: [ifo\n",
+            "line 3, column 1: expected ',' or ']', but got '<stream end>'",
+        ),
+        ("name: x\n  surveys: ifo\n", "line 2, column 10: mapping values are not allowed here"),
+    ],
+)
+def test_a_codebook_that_is_not_yaml_is_one_line_naming_file_and_line(
+    codebook_dir: Path, tmp_path: Path, text: str, problem: str
+) -> None:
+    marker = tmp_path / "executed"
+    (codebook_dir / "zz_bad.yaml").write_text(text.format(marker=marker), encoding="utf-8")
+    with pytest.raises(CodebookError) as refused:
+        codebooks()
+    assert str(refused.value) == f"zz_bad.yaml: {problem}"
+    assert not marker.exists()
+
+
+def test_validate_with_a_broken_codebook_prints_one_line_and_no_traceback(
+    codebook_dir: Path, tmp_path: Path
+) -> None:
+    (codebook_dir / "zz_bad.yaml").write_text("name: x\nsurveys: [ifo\n", encoding="utf-8")
+    export = tmp_path / "a.csv"
+    export.write_text(
+        ";".join(["kommun_kod", "verksamhet", "svar_id", "kon", "IFO_KONTAKT"]) + "\n", "utf-8"
+    )
+    done = subprocess.run(
+        [BRUKARDATA, "validate", str(export), "--survey", "ifo", "--year", "2024", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "Traceback" not in done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["files"][0]["error"] == (
+        "zz_bad.yaml: line 3, column 1: expected ',' or ']', but got '<stream end>'"
+    )

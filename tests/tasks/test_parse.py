@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import tracemalloc
 from pathlib import Path
 
 import openpyxl
@@ -215,3 +216,95 @@ def test_the_chunked_reader_refuses_as_the_whole_file_reader_does(
     with pytest.raises(ExportError) as in_chunks:
         chunked(path, catalogue, 1)
     assert str(in_chunks.value) == str(whole.value)
+
+
+LONG_FIRST_ROW = csv_bytes(rows=[[*ROW, "EXTRA"], [*ROW[:2], "s2", *ROW[3:]]])
+
+
+@pytest.mark.parametrize("name", ["long.csv", "long.csv.gz"])
+def test_a_first_row_longer_than_the_header_is_refused_with_its_row(
+    tmp_path: Path, catalogue: Catalogue, name: str
+) -> None:
+    """Extra fields must not be taken as an index, shifting every column of every row."""
+    content = gzip.compress(LONG_FIRST_ROW) if name.endswith(".gz") else LONG_FIRST_ROW
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ExportError) as whole:
+        parse_export(raw(str(path), content), "ifo", 2024, catalogue)
+    assert str(whole.value) == (
+        f"{path}: malformed CSV: row 2 has 12 field(s), the header 11 (1 long row(s) in all)"
+    )
+    with pytest.raises(ExportError) as in_chunks:
+        chunked(path, catalogue, 1)
+    assert str(in_chunks.value) == str(whole.value)
+
+
+def test_a_workbook_row_longer_than_the_header_is_refused_with_its_row(
+    catalogue: Catalogue,
+) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(HEADER)
+    sheet.append(ROW)
+    sheet.append([*ROW, "EXTRA"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    with pytest.raises(ExportError) as refused:
+        parse_export(raw("a.xlsx", buffer.getvalue()), "ifo", 2024, catalogue)
+    assert str(refused.value) == (
+        "a.xlsx: row 3 has a value in column 12, which has no header (1 row(s) in all)"
+    )
+
+
+@pytest.mark.parametrize("extra", [500, 10_000])
+def test_many_unknown_columns_are_named_briefly_split_by_the_files_delimiter(
+    tmp_path: Path, catalogue: Catalogue, extra: int
+) -> None:
+    names = [f"x{n}" for n in range(extra)]
+    content = csv_bytes(rows=[]).replace(b"\n", ";".join(["", *names]).encode() + b"\n")
+    content += ";".join([*ROW, *("" for _ in names)]).encode() + b"\n"
+    path = tmp_path / "wide.csv"
+    path.write_bytes(content)
+    with pytest.raises(ExportError) as refused:
+        parse_export(raw(str(path), content), "ifo", 2024, catalogue)
+    assert str(refused.value) == (
+        f"{path}: header matches no codebook: unknown column(s) 'x0', 'x1', 'x2', 'x3', 'x4' "
+        f"and {extra - 5} more"
+    )
+    with pytest.raises(ExportError) as in_chunks:
+        chunked(path, catalogue, 1)
+    assert str(in_chunks.value) == str(refused.value)
+
+
+def test_a_very_long_unknown_column_name_is_cut_short(catalogue: Catalogue) -> None:
+    content = csv_bytes().replace(b"kon;", b"k" + b"o" * 10_000 + b"n;")
+    with pytest.raises(ExportError) as refused:
+        parse_export(raw("a.csv", content), "ifo", 2024, catalogue)
+    assert str(refused.value) == (
+        "a.csv: header matches no codebook: unknown column(s) 'k" + "o" * 38 + "…'"
+    )
+
+
+def test_a_gzip_bomb_is_refused_without_being_unpacked_into_memory(
+    tmp_path: Path, catalogue: Catalogue
+) -> None:
+    """A small archive of 200 MB of zeros: held by its packed size, it must be streamed by its
+    unpacked size and refused at its first block of binary content."""
+    bomb = tmp_path / "bomb.csv.gz"
+    block = bytes(1024 * 1024)
+    with gzip.open(bomb, "wb", compresslevel=1) as packed:
+        for _ in range(200):
+            packed.write(block)
+    assert bomb.stat().st_size < 1024 * 1024
+    tracemalloc.start()
+    try:
+        (fetched,) = fetch_paths([str(bomb)], hold_up_to=32 * 1024 * 1024).exports
+        with pytest.raises(ExportError) as refused:
+            parse_export(fetched, "ifo", 2024, catalogue)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert str(refused.value) == f"{bomb}: binary content (NUL bytes): not a CSV file"
+    assert fetched.content is None
+    assert peak < 100 * 1024 * 1024
