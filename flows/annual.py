@@ -359,13 +359,23 @@ def last_completed_survey_year(today: date) -> int:
     return today.year - 1
 
 
+class NoSourceError(ValueError):
+    """A run was started without a source: a deployment's worker was given none."""
+
+
+NO_SOURCE = (
+    "no source: pass the source parameter, or start the worker with "
+    "`brukardata server --source FOLDER_OR_URL` (it sets BRUKARDATA_SOURCE)"
+)
+
+
 def open_warehouse(warehouse: str | None, source: str | None) -> tuple[Settings, str, Catalogue]:
     """The run's settings, its source (the argument, else the setting) and the catalogue, with
     the warehouse migrated and its dimensions in step with the catalogue."""
     settings = Settings() if warehouse is None else Settings(warehouse=warehouse)
     source = source or settings.source
     if source is None:
-        raise ValueError("no source: pass source or set BRUKARDATA_SOURCE")
+        raise NoSourceError(NO_SOURCE)
     catalogue = default_catalogue()
     with preparation_lock(settings.warehouse, settings.load_lock_timeout):
         prepare_warehouse_task(create_warehouse_engine(settings.warehouse), catalogue)
@@ -395,9 +405,11 @@ def annual_run(
     year = year or last_completed_survey_year(date.today())
     try:
         settings, source, catalogue = open_warehouse(warehouse, source)
+    except NoSourceError as err:
+        return not_started(str(err))
     except TRANSIENT_DB_ERRORS as err:
         target = make_url(warehouse or Settings().warehouse).render_as_string(hide_password=True)
-        return Failed(message=unreachable("warehouse", target, err))
+        return not_started(unreachable("warehouse", target, err))
     outcomes = []
     for survey in surveys or list(SURVEYS):
         logger.info("%s %s: ingesting from %s", survey, year, source)
@@ -413,6 +425,12 @@ def annual_run(
             report.resolve().as_uri(), link_text=f"Rapport {year} (riket)", key=f"report-{year}"
         )
     return finish_run(summary)
+
+
+def not_started(reason: str) -> State[Any]:
+    """A run that could not start: one line in the log and the state, never a traceback."""
+    get_run_logger().error(reason)
+    return Failed(message=reason)
 
 
 def finish_run(summary: RunSummary) -> State[Any]:

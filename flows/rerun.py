@@ -28,6 +28,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from flows.annual import (
+    NoSourceError,
     NotReplaceableError,
     Plan,
     Reader,
@@ -36,6 +37,7 @@ from flows.annual import (
     SurveyYearOutcome,
     finish_run,
     ingest_survey_year,
+    not_started,
     open_warehouse,
 )
 from flows.notify import notify_failure
@@ -290,9 +292,12 @@ def rerun(
     the summary otherwise. Every request is recorded with who asked and why.
     """
     if not reason.strip():
-        raise ValueError("a re-run needs a reason")
+        return not_started("a re-run needs a reason: pass the reason parameter")
     requested_at = datetime.now(UTC)
-    settings, source, catalogue = open_warehouse(warehouse, source)
+    try:
+        settings, source, catalogue = open_warehouse(warehouse, source)
+    except NoSourceError as err:
+        return not_started(str(err))
     planner = RerunPlanner(survey=survey, year=year, kommuner=kommuner, force=force)
     outcome = ingest_survey_year(survey, year, source, settings, catalogue, plan=planner)
     record_rerun_request(

@@ -22,14 +22,6 @@ def free_port() -> int:
         return port
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
     """The environment of a user's shell: its own Prefect home, no API chosen."""
