@@ -80,8 +80,18 @@ class SurveyYearOutcome:
             "loaded": str(self.total("rows_loaded")),
             "quarantined": str(self.total("rows_quarantined")),
             "suppressed cells": str(self.suppressed_cells),
-            "status": "ok" if self.ok else "failed",
+            "status": self.status,
         }
+
+    @property
+    def status(self) -> str:
+        """ok; published with some files refused (their rows are not in it); or failed."""
+        if self.ok:
+            return "ok"
+        if self.error is None and self.load_id is not None:
+            files = "file" if len(self.refused) == 1 else "files"
+            return f"published, {len(self.refused)} {files} refused"
+        return "failed"
 
 
 @dataclass
@@ -94,6 +104,31 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         return all(outcome.ok for outcome in self.outcomes)
+
+    def as_json(self) -> dict[str, Any]:
+        """The summary as plain data (what ``--json`` prints)."""
+        return {
+            "warehouse": self.warehouse,
+            "ok": self.ok,
+            "outcomes": [
+                {
+                    "survey": o.survey,
+                    "year": o.year,
+                    "load_id": o.load_id,
+                    "status": o.status,
+                    "files": len(o.files),
+                    "rows_read": o.total("rows_read"),
+                    "rows_loaded": o.total("rows_loaded"),
+                    "rows_quarantined": o.total("rows_quarantined"),
+                    "suppressed_cells": o.suppressed_cells,
+                    "refused_files": o.refused,
+                    "error": o.error,
+                    "headline": o.headline,
+                }
+                for o in self.outcomes
+            ],
+            "problems": self.problems,
+        }
 
     @property
     def problems(self) -> list[str]:

@@ -18,13 +18,11 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 import pandas as pd
-import typer
 from prefect import flow
 from prefect.client.schemas.objects import State
-from rich.console import Console
 from sqlalchemy import Engine
 
 from flows.annual import (
@@ -263,7 +261,8 @@ def _request_record(
     }
 
 
-def _what_it_did(outcome: SurveyYearOutcome) -> str:
+def what_it_did(outcome: SurveyYearOutcome) -> str:
+    """What a re-run that went through did, in one line."""
     if outcome.load_id is None:
         return "input unchanged, nothing replaced"
     return f"load {outcome.load_id} published, {outcome.fact_rows_changed} fact rows changed"
@@ -316,54 +315,3 @@ def rerun(
     if outcome.ok and planner.replaced:
         print(f"{survey} {year}: replaced kommuner {', '.join(planner.replaced)}")
     return finish_run(RunSummary(warehouse=settings.warehouse, outcomes=[outcome]))
-
-
-def rerun_command(
-    survey: Annotated[str, typer.Option("--survey", help="ifo or fh.", case_sensitive=False)],
-    year: Annotated[int, typer.Option("--year", help="Survey year, e.g. 2024.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why the re-run is needed.")],
-    *,
-    kommun: Annotated[
-        list[str] | None,
-        typer.Option("--kommun", help="Only this kommun (repeatable); with --force, reload it."),
-    ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Reload even kommuner whose files did not change.")
-    ] = False,
-    requested_by: Annotated[
-        str | None, typer.Option("--requested-by", help="Who asks (default: the OS user).")
-    ] = None,
-    source: Annotated[
-        str | None,
-        typer.Option(
-            envvar="BRUKARDATA_SOURCE", help="Folder or fsspec URL holding {survey}/{year}/."
-        ),
-    ] = None,
-    warehouse: Annotated[
-        str | None,
-        typer.Option(envvar="BRUKARDATA_WAREHOUSE", help="SQLAlchemy URL of the warehouse."),
-    ] = None,
-) -> None:
-    """Re-fetch a survey-year and replace only the kommuner whose input changed."""
-    errors = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
-    state = rerun(
-        survey=survey.lower(),
-        year=year,
-        kommuner=kommun or None,
-        force=force,
-        reason=reason,
-        requested_by=requested_by,
-        source=source,
-        warehouse=warehouse,
-        return_state=True,
-    )
-    summary = state.result(raise_on_failure=False)
-    if not isinstance(summary, RunSummary):  # the flow itself stopped: Prefect has logged why
-        errors.print(f"re-run failed: {state.message}")
-        raise typer.Exit(1)
-    for outcome in summary.outcomes:
-        if outcome.ok:
-            Console().print(f"{outcome.survey} {outcome.year}: {_what_it_did(outcome)}")
-    for line in summary.problems:
-        errors.print(f"✗ {line}")
-    raise typer.Exit(0 if summary.ok else 1)

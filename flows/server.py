@@ -28,11 +28,11 @@ import typer
 from rich.console import Console
 
 from flows.defaults import DEFAULT_WAREHOUSE
+from flows.problems import CommandError, source_folder
 
 WORK_POOL = "brukardata"
 STARTUP_TIMEOUT_S = 120.0
 console = Console()
-errors = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 
 def _state_file() -> Path:
@@ -135,8 +135,8 @@ def stop_process(pid: int, timeout: float = 20.0) -> None:
             time.sleep(0.2)
 
 
-class ServerStartError(RuntimeError):
-    """The server could not be started as asked; the message says why in one line."""
+class ServerStartError(CommandError):
+    """The server could not be started as asked (exit status 2); the message says why."""
 
 
 def port_taken(port: int) -> bool:
@@ -253,8 +253,10 @@ def server(
     port: Annotated[
         int | None,
         typer.Option(
+            min=1,
+            max=65535,
             help="Port of the Prefect API on 127.0.0.1 "
-            "(default: the port of PREFECT_API_URL on this machine, else 4200)."
+            "(default: the port of PREFECT_API_URL on this machine, else 4200).",
         ),
     ] = None,
     source: Annotated[
@@ -283,15 +285,9 @@ def server(
         return
     if source is not None:
         source = absolute_source(source)
-        if "://" not in source and not Path(source).is_dir():
-            errors.print(f"error: --source {source} is not a folder")
-            raise typer.Exit(2)
+        source_folder(source)
     warehouse = absolute_warehouse(warehouse)
-    try:
-        state = start_server(port or default_port(), source, warehouse)
-    except ServerStartError as err:
-        errors.print(f"error: {err}")
-        raise typer.Exit(1) from err
+    state = start_server(default_port() if port is None else port, source, warehouse)
     console.print(
         f"Prefect server: {state.api_url} (UI: {state.api_url.removesuffix('/api')}), "
         f"work pool '{WORK_POOL}' with a worker that reads "

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 import tasks.parse
 from flows.annual import annual_run
 from flows.cli import app
-from flows.rerun import rerun, rerun_command
+from flows.rerun import rerun
 from tasks.fetch import RawFile
 from warehouse.db import create_warehouse_engine
 
@@ -171,7 +171,6 @@ def test_a_corrected_kommun_is_replaced_exactly_as_a_full_reload_would(
     corrected, kommun = single_kommun_file(source, "ifo")
     drop_last_row(corrected)
     before = {view: view_rows(create_warehouse_engine(warehouse), view) for view in FIGURE_VIEWS}
-    app.command("rerun")(rerun_command)
     result = CliRunner().invoke(
         app,
         [
@@ -229,10 +228,8 @@ def test_a_refused_file_fails_the_rerun_in_one_line_and_keeps_the_figures(
     source, warehouse = copy
     (source / "ifo" / str(YEAR) / "broken.xlsx").write_bytes(b"this is not a workbook")
     before = {view: view_checksums(warehouse)[view] for view in FIGURE_VIEWS}
-    runner_app = app
-    runner_app.command("rerun")(rerun_command)
     result = CliRunner().invoke(
-        runner_app,
+        app,
         ["rerun", "--survey", "ifo", "--year", str(YEAR), "--reason", "r", "--source",
          str(source), "--warehouse", warehouse],
     )  # fmt: skip

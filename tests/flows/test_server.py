@@ -99,7 +99,7 @@ def test_a_port_taken_by_another_server_is_refused_and_that_server_left_alone(
     finally:
         other.shutdown()
         other.server_close()
-    assert started.returncode == 1
+    assert started.returncode == 2
     assert started.stderr.splitlines() == [
         f"error: port {port} on 127.0.0.1 is already in use by another process: "
         "stop it or choose another port with --port"

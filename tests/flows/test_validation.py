@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 import yaml
 from typer.testing import CliRunner
 
-from flows.validation import validate
+from flows.cli import app
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "exports"
 IFO = FIXTURES / "ifo" / "2024"
@@ -20,9 +19,6 @@ EXPECTED = yaml.safe_load((FIXTURES / "expected.yaml").read_text(encoding="utf-8
 
 
 def invoke(*args: str) -> tuple[int, str]:
-    app = typer.Typer()
-    app.command("validate")(validate)
-    app.command("unused")(lambda: None)  # two commands, so "validate" is addressed by name
     result = CliRunner().invoke(app, ["validate", *args], env={"COLUMNS": "200"})
     return result.exit_code, result.output
 

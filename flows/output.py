@@ -1,0 +1,39 @@
+"""Tables a person can read in any terminal width, in a pipe and in a log.
+
+A table is printed as a table when its columns fit the width at their natural size; otherwise
+each row becomes a block of ``column: value`` lines. Nothing is ever cut short: a file name or
+a row number that does not fit one line goes on the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+
+def print_records(
+    console: Console,
+    title: str,
+    rows: Sequence[dict[str, str]],
+    *,
+    left: Collection[str] = (),
+) -> None:
+    """``rows`` (column → text) under ``title``; columns in ``left`` are aligned left."""
+    columns = list(rows[0]) if rows else []
+    table = Table(title=title)
+    for column in columns:
+        justify = "left" if column in left else "right"
+        table.add_column(column, justify=justify, overflow="fold")
+    for row in rows:
+        table.add_row(*row.values())
+    if console.measure(table).maximum <= console.width:
+        console.print(table)
+        return
+    console.print(title, style="bold", markup=False, highlight=False)
+    width = max(map(len, columns), default=0)
+    for number, row in enumerate(rows, start=1):
+        console.print(f"[{number}]", style="bold", markup=False, highlight=False)
+        for column, value in row.items():
+            console.print(f"  {column:<{width}}  {value}", markup=False, highlight=False)
