@@ -10,6 +10,8 @@ runs, and ``--help`` answers at once.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import os
 import sys
@@ -49,6 +51,7 @@ console = Console()
 errors = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 SURVEYS = ("ifo", "fh")
+THREAD_STOP_TIMEOUT_S = 5.0
 Year = Annotated[int, typer.Option("--year", help="Survey year, e.g. 2024.", min=2016, max=2100)]
 Warehouse = Annotated[
     str,
@@ -67,6 +70,7 @@ JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as JS
 
 def main() -> None:
     """The ``brukardata`` entry point: every error as one line and its exit status."""
+    atexit.register(_release_at_exit)  # before Prefect's handlers, so it runs after them
     _prefect_logs_to_file()
     use_running_server()  # before Prefect is imported: it reads its API URL once, at import
     try:
@@ -90,6 +94,27 @@ def main() -> None:
         errors.print(f"error: {type(err).__name__}: {first_line(err)} (details in {log})")
         status = DATA_REFUSED
     sys.exit(status if isinstance(status, int) else 0)
+
+
+def _release_at_exit() -> None:
+    """Free DuckDB's objects while its bindings still exist, after every other exit handler.
+
+    Left to the interpreter's teardown, the objects that DuckDB's own modules hold (its type
+    constants, the connection type) outlive its compiled bindings whenever Great Expectations
+    was imported or a Prefect event-loop thread still runs, and the bindings print each one as
+    "leaked" on stderr. So Prefect's daemon threads are ended (its own handlers have sent the
+    last logs by now) and DuckDB's modules are emptied here.
+    """
+    threads = sys.modules.get("prefect._internal.concurrency.threads")
+    if threads is not None:
+        run_sync = threads.get_run_sync_loop()
+        run_sync.shutdown()
+        run_sync.thread.join(THREAD_STOP_TIMEOUT_S)
+        threads.wait_for_global_loop_exit(THREAD_STOP_TIMEOUT_S)
+    for name, module in list(sys.modules.items()):
+        if name.startswith(("duckdb.", "_duckdb.")) or name in ("duckdb", "_duckdb"):
+            vars(module).clear()
+    gc.collect()
 
 
 def _log_file() -> Path:

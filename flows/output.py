@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
@@ -24,11 +25,10 @@ def print_records(
     columns = list(rows[0]) if rows else []
     table = Table(title=title)
     for column in columns:
-        justify = "left" if column in left else "right"
-        table.add_column(column, justify=justify, overflow="fold")
+        table.add_column(column, justify="left" if column in left else "right", overflow="fold")
     for row in rows:
         table.add_row(*row.values())
-    if console.measure(table).maximum <= console.width:
+    if _natural_width(columns, rows) <= console.width:
         console.print(table)
         return
     console.print(title, style="bold", markup=False, highlight=False)
@@ -37,3 +37,11 @@ def print_records(
         console.print(f"[{number}]", style="bold", markup=False, highlight=False)
         for column, value in row.items():
             console.print(f"  {column:<{width}}  {value}", markup=False, highlight=False)
+
+
+def _natural_width(columns: Sequence[str], rows: Sequence[dict[str, str]]) -> int:
+    """The width of the table with no cell wrapped: widest cell, padding and rule per column."""
+    widest = [
+        max([cell_len(column), *(cell_len(row[column]) for row in rows)]) for column in columns
+    ]
+    return sum(widest) + 3 * len(columns) + 1

@@ -126,13 +126,16 @@ def _is_current(url: str) -> bool:
     from sqlalchemy.exc import SQLAlchemyError
     from sqlalchemy.pool import NullPool
 
+    import warehouse.migrations  # noqa: F401 (registers Alembic's DuckDB support)
     from warehouse.db import alembic_config
+    from warehouse.tables import AUDIT  # where the migrations keep their version table
 
     heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
     engine = create_engine(url, poolclass=NullPool, connect_args=_timeout(url))
     try:
         with engine.connect() as connection:
-            current = set(MigrationContext.configure(connection).get_current_heads())
+            context = MigrationContext.configure(connection, opts={"version_table_schema": AUDIT})
+            current = set(context.get_current_heads())
     except SQLAlchemyError as err:
         raise CommandError(f"warehouse {shown_url(url)} unreachable: {first_line(err)}") from err
     finally:

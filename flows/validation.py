@@ -92,8 +92,11 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     """The verdict as tables: one row per file, then the most common reasons with examples."""
     files = Table(title=f"brukardata validate: {report['survey']} {report['year']}")
     for column in ("file", "rows read", "would load", "would quarantine", "refused: why"):
-        justify = "left" if column in ("file", "refused: why") else "right"
-        files.add_column(column, justify=justify, overflow="fold")  # never cut a file name
+        files.add_column(  # folded, never cut: a file name stays whole
+            column,
+            justify="left" if column in ("file", "refused: why") else "right",
+            overflow="fold",
+        )
     for file in report["files"]:
         files.add_row(
             file["file"],
@@ -107,8 +110,9 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         return
     reasons = Table(title="Why rows would be quarantined (most common first)")
     for column in ("rows", "column", "rule", "examples (file:row value)"):
-        justify = "right" if column == "rows" else "left"
-        reasons.add_column(column, justify=justify, overflow="fold")  # never cut a row number
+        reasons.add_column(  # folded, never cut: a row number stays whole
+            column, justify="right" if column == "rows" else "left", overflow="fold"
+        )
     for reason in report["reasons"]:
         examples = ", ".join(
             f"{e['file']}:{e['row']}" + (f" {e['value']!r}" if e["value"] else "")
