@@ -141,6 +141,20 @@ def _source(source: str | None) -> str:
     return source_folder(source)
 
 
+def _known_kommuner(codes: list[str]) -> None:
+    """Kommun codes of the reference catalogue, else a usage error naming the unknown ones."""
+    if not codes:
+        return
+    from schemas.catalogue import default_catalogue
+
+    unknown = sorted(set(codes) - default_catalogue().kommun_codes)
+    if unknown:
+        named = ", ".join(map(repr, unknown))
+        raise typer.BadParameter(
+            f"unknown kommun {named} (a 4-digit kommun code, e.g. 0880)", param_hint="--kommun"
+        )
+
+
 def _starting_prefect() -> None:
     """Say why the first seconds pass in silence when no Prefect server runs."""
     if not os.environ.get("PREFECT_API_URL"):
@@ -226,6 +240,7 @@ def rerun_command(
     survey = _survey(survey)
     if not reason.strip():
         raise typer.BadParameter("say why the re-run is needed", param_hint="--reason")
+    _known_kommuner(kommun or [])
     source = _source(source)
     existing_warehouse(warehouse)
     from flows.rerun import rerun, what_it_did
@@ -345,12 +360,7 @@ def report_command(
     warehouse: Warehouse = DEFAULT_WAREHOUSE,
 ) -> None:
     """Write a self-contained HTML report of a year (a kommun against riket, or riket)."""
-    from schemas.catalogue import default_catalogue
-
-    if kommun is not None and kommun not in set(default_catalogue().kommuner["kommun_kod"]):
-        raise typer.BadParameter(
-            f"unknown kommun {kommun!r} (a 4-digit kommun code, e.g. 0880)", param_hint="--kommun"
-        )
+    _known_kommuner([] if kommun is None else [kommun])
     target = writable_file(out or Path(f"rapport_{year}_{kommun or 'riket'}.html"), "--out")
     existing_warehouse(warehouse)
     from tasks.report import write_report

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 from prefect import flow
 from prefect.client.schemas.objects import State
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from flows.annual import (
     NoSourceError,
@@ -43,6 +43,7 @@ from flows.runners import task_runner
 from flows.settings import Settings
 from tasks.fetch import SurveyYearFiles
 from tasks.validate import ValidatedSurveyYear, file_report, refused_files, report_frame
+from warehouse import tables
 from warehouse.db import create_warehouse_engine
 from warehouse.load import last_published_files, published_raw, record_rerun_request
 
@@ -157,6 +158,14 @@ class RerunPlanner:
             raise NotReplaceableError(
                 f"no published load of {self.survey} {self.year} to re-run: use brukardata run"
             )
+        published = published_kommuner(engine, self.survey, self.year)
+        absent = sorted(set(self.kommuner or ()) - published)
+        if absent:
+            raise NotReplaceableError(
+                f"kommun {', '.join(absent)} has no rows in the published {self.survey} "
+                f"{self.year}: nothing of it to re-run (a re-run without --kommun loads a kommun "
+                "new to the year)"
+            )
         self.changed = changed_files(published_files, fetched_files(fetched))
         if not self.changed and not self.force:
             report = self._checked(whole_report(fetched, published_files))
@@ -259,6 +268,17 @@ def _request_record(
         "replaced_kommuner": _joined(planner.replaced) if result == "replaced" else None,
         "rows_replaced": outcome.fact_rows_changed,
     }
+
+
+def published_kommuner(engine: Engine, survey: str, year: int) -> set[str]:
+    """The kommuner with accepted questionnaires in the published (survey, year)."""
+    query = (
+        select(tables.respondents.c.kommun_kod)
+        .where(tables.respondents.c.survey == survey, tables.respondents.c.year == year)
+        .distinct()
+    )
+    with engine.connect() as connection:
+        return set(connection.scalars(query))
 
 
 def what_it_did(outcome: SurveyYearOutcome) -> str:

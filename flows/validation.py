@@ -106,6 +106,14 @@ def print_report(report: dict[str, Any], console: Console) -> None:
             f"[red]{file['error']}[/red]" if file["refused"] else "",
         )
     console.print(files)
+    for file in report["files"]:
+        if file["kommun_kod_padded"]:
+            console.print(
+                f"{file['file']}: {file['kommun_kod_padded']} kommun code(s) restored to four "
+                "digits (e.g. 114 -> 0114)",
+                markup=False,
+                highlight=False,
+            )
     if not report["reasons"]:
         return
     reasons = Table(title="Why rows would be quarantined (most common first)")

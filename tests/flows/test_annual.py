@@ -215,6 +215,7 @@ def test_refused_files_fail_the_run_and_the_rest_is_published(
     )
     assert result.exit_code == 1, result.output
     assert "broken.xlsx: not an .xlsx workbook (not a zip archive)" in result.output
+    assert "published, 1 file refused" in result.output  # not "failed": the rest is published
     assert "Traceback" not in result.output
     published = query(database, "select count(*) as n from reporting.results where survey = 'ifo'")
     assert published["n"].iloc[0] > 0

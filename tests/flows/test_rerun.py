@@ -21,6 +21,7 @@ import tasks.parse
 from flows.annual import annual_run
 from flows.cli import app
 from flows.rerun import rerun
+from schemas.catalogue import default_catalogue
 from tasks.fetch import RawFile
 from warehouse.db import create_warehouse_engine
 
@@ -347,3 +348,21 @@ def test_a_withdrawn_file_removes_its_kommun_as_a_full_reload_would(
     assert kommun not in set(kept["kommun_kod"])
 
     assert_as_a_fresh_reload(source, warehouse, tmp_path)
+
+
+def test_a_kommun_without_rows_that_year_is_refused_by_name(copy: tuple[Path, str]) -> None:
+    source, warehouse = copy
+    absent = sorted(default_catalogue().kommun_codes - set(view_kommuner(warehouse)))[0]
+    result = CliRunner().invoke(
+        app,
+        ["rerun", "--survey", "ifo", "--year", str(YEAR), "--reason", "r", "--kommun", absent,
+         "--source", str(source), "--warehouse", warehouse],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert f"kommun {absent} has no rows in the published ifo {YEAR}" in result.output
+    assert "input unchanged" not in result.output
+
+
+def view_kommuner(warehouse: str) -> list[str]:
+    query = f"SELECT DISTINCT kommun_kod FROM raw.respondents WHERE year = {YEAR}"
+    return list(_read(warehouse, query)["kommun_kod"])

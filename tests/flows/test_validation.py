@@ -109,8 +109,9 @@ def test_the_quarantine_csv_defuses_formulas(in_empty_folder: Path) -> None:
         str(target),
     )
     assert status == 0
+    assert target.read_bytes().startswith("\ufeffsource_file;row_number;".encode())  # Excel (sv)
     with target.open(encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        rows = list(csv.DictReader(handle, delimiter=";"))
     assert len(rows) == len(EXPECTED["ifo/2024/bad_rows.csv"]["quarantined"])
     formula_row = next(row for row in rows if row["row_number"] == "12")
     assert formula_row["IFO_KONTAKT"] == "'=1+1"  # written as "=1+1" in the export
