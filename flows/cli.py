@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import gc
 import json
+import logging
 import os
 import sys
 import traceback
@@ -155,8 +156,19 @@ def _known_kommuner(codes: list[str]) -> None:
         )
 
 
+class _SayProgress(logging.Handler):
+    """The flows' progress lines on stderr: styled on a terminal, plain in a log or a pipe."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        errors.print(f"  {record.getMessage()}", style="dim")
+
+
 def _starting_prefect() -> None:
-    """Say why the first seconds pass in silence when no Prefect server runs."""
+    """Show the run's progress, and say why the first seconds pass when no server runs."""
+    from flows.progress import PROGRESS
+
+    PROGRESS.setLevel(logging.INFO)
+    PROGRESS.addHandler(_SayProgress())
     if not os.environ.get("PREFECT_API_URL"):
         errors.print(
             "Starting a temporary Prefect server for this run (10-20 s); "
