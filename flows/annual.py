@@ -17,7 +17,7 @@ from sqlalchemy import Engine, make_url
 
 from flows.artifacts import publish_run_artifacts
 from flows.notify import notify_failure
-from flows.progress import step
+from flows.progress import Step
 from flows.runners import parallelism, task_runner
 from flows.settings import Settings
 from schemas.catalogue import SURVEYS, Catalogue, default_catalogue
@@ -254,38 +254,32 @@ def _ingest_locked(
         fail_load_task(engine, load_id=load_id, error=error, files=files)
         return load_id
 
+    fetching = Step(survey, year)
     try:
-        with step(survey, year) as said:
-            fetched = fetch_task(
-                source,
-                survey,
-                year,
-                landing=settings.landing_root(),
-                hold_up_to=settings.hold_up_to,
-            )
-            said.append(f"{len(fetched.every_file)} files fetched")
+        fetched = fetch_task(
+            source, survey, year, landing=settings.landing_root(), hold_up_to=settings.hold_up_to
+        )
     except Exception as err:
         error = str(err) if isinstance(err, SourceError) else unreachable("source", source, err)
         load_id = failed(error, None)
         return SurveyYearOutcome(survey, year, load_id, pd.DataFrame(), [], [], error=error)
+    fetching.done(f"{len(fetched.every_file)} files fetched")
 
     def read(files: SurveyYearFiles) -> ValidatedSurveyYear:
         """Parse (in batches, one per worker) and validate ``files`` together."""
-        with step(survey, year) as said:
-            batches = split_files(files, parallelism(settings))
-            parsed = combine_parsed(
-                parse_task.map(
-                    batches, unmapped(survey), unmapped(year), unmapped(catalogue)
-                ).result()
-            )
-            validated = validate_task(parsed, survey, year, catalogue)
-            report = validated.files
-            said += [
-                f"{len(report)} files read",
-                f"{int(report['rows_read'].sum()):,} rows checked",
-                f"{int(report['rows_quarantined'].sum()):,} quarantined",
-                f"{len(refused_files(report))} files refused",
-            ]
+        reading = Step(survey, year)
+        batches = split_files(files, parallelism(settings))
+        parsed = combine_parsed(
+            parse_task.map(batches, unmapped(survey), unmapped(year), unmapped(catalogue)).result()
+        )
+        validated = validate_task(parsed, survey, year, catalogue)
+        report = validated.files
+        reading.done(
+            f"{len(report)} files read",
+            f"{int(report['rows_read'].sum()):,} rows checked",
+            f"{int(report['rows_quarantined'].sum()):,} quarantined",
+            f"{len(refused_files(report))} files refused",
+        )
         return validated
 
     try:
@@ -304,18 +298,18 @@ def _ingest_locked(
         return SurveyYearOutcome(survey, year, failed(error, files), files, refused, [], error)
     load_id = begin()
     pause_point("after-begin")
-    with step(survey, year) as said:
-        aggregates = aggregate_task(
-            replacement.respondents,
-            replacement.answers,
-            replacement.distributed,
-            survey=survey,
-            year=year,
-            catalogue=catalogue,
-            threshold=settings.suppression_threshold,
-            confidence=settings.confidence_level,
-        )
-        said.append(f"{len(aggregates.results):,} figures computed")
+    aggregating = Step(survey, year)
+    aggregates = aggregate_task(
+        replacement.respondents,
+        replacement.answers,
+        replacement.distributed,
+        survey=survey,
+        year=year,
+        catalogue=catalogue,
+        threshold=settings.suppression_threshold,
+        confidence=settings.confidence_level,
+    )
+    aggregating.done(f"{len(aggregates.results):,} figures computed")
     stage_task(
         engine,
         load_id=load_id,
@@ -345,17 +339,17 @@ def _ingest_locked(
         failed(error, files, load_id)
         return SurveyYearOutcome(survey, year, load_id, files, refused, [], error, audit)
     pause_point("after-audit")
-    with step(survey, year) as said:
-        changed = publish_task(
-            engine,
-            load_id=load_id,
-            survey=survey,
-            year=year,
-            files=files,
-            kommuner=replacement.kommuner,
-            source_files=replacement.source_files,
-        )
-        said.append(f"audit {audit.status}, load {load_id} published")
+    publishing = Step(survey, year)
+    changed = publish_task(
+        engine,
+        load_id=load_id,
+        survey=survey,
+        year=year,
+        files=files,
+        kommuner=replacement.kommuner,
+        source_files=replacement.source_files,
+    )
+    publishing.done(f"audit {audit.status}, load {load_id} published")
     headline = headline_figures(aggregates.results, survey, catalogue)
     return SurveyYearOutcome(
         survey,

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 PROGRESS = logging.getLogger("brukardata.progress")
 
 
-@contextmanager
-def step(survey: str, year: int) -> Iterator[list[str]]:
-    """Time a step; the words appended to the yielded list are said with its duration."""
-    said: list[str] = []
-    started = time.perf_counter()
-    yield said
-    if said:
-        seconds = time.perf_counter() - started
-        PROGRESS.info("%s %s: %s (%.1f s)", survey, year, ", ".join(said), seconds)
+class Step:
+    """One step of a survey-year, timed from its creation until ``done`` says what it did."""
+
+    def __init__(self, survey: str, year: int) -> None:
+        self.survey, self.year = survey, year
+        self.started = time.perf_counter()
+
+    def done(self, *words: str) -> None:
+        seconds = time.perf_counter() - self.started
+        PROGRESS.info("%s %s: %s (%.1f s)", self.survey, self.year, ", ".join(words), seconds)

@@ -12,7 +12,7 @@ import httpx
 
 from flows.server import alive
 from tasks.generate import generate_exports
-from tests.flows.conftest import BRUKARDATA, free_port
+from tests.flows.conftest import BRUKARDATA, free_port, start_server
 
 
 def test_cli_runs_use_the_running_server_and_stop_ends_every_process(
@@ -88,14 +88,7 @@ def test_a_port_taken_by_another_server_is_refused_and_that_server_left_alone(
     other = http.server.HTTPServer(("127.0.0.1", port), _AnotherPrefectServer)
     threading.Thread(target=other.serve_forever, daemon=True).start()
     try:
-        started = subprocess.run(
-            [BRUKARDATA, "server", "--port", str(port)],
-            env=cli_env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        started = start_server(cli_env, port)
     finally:
         other.shutdown()
         other.server_close()
