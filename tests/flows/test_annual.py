@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from flows.annual import RunSummary, annual_run
+from flows.annual import NO_SOURCE, RunSummary, annual_run
 from flows.cli import app
 from schemas.catalogue import DEFAULT_REFERENCE_DIR
 from tasks.generate import generate_exports
@@ -241,6 +241,17 @@ def test_a_missing_source_is_one_line_and_keeps_what_was_published(
         f"fh 2024: {tmp_path / 'nowhere'}/fh/2024: no such folder",
     ]
     assert query(database, "select * from reporting.results order by all").equals(before)
+
+
+def test_a_deployment_run_without_a_source_fails_at_its_start_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BRUKARDATA_SOURCE", raising=False)  # a worker given no source
+    state = annual_run(warehouse=f"duckdb:///{tmp_path / 'w.duckdb'}", return_state=True)
+    assert state.is_failed()
+    assert state.message == NO_SOURCE
+    assert "brukardata server --source" in NO_SOURCE
+    assert not (tmp_path / "w.duckdb").exists()  # nothing done before the source was known
 
 
 def test_postgresql_publishes_exactly_what_duckdb_does(
