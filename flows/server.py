@@ -185,7 +185,9 @@ def start_server(port: int, source: str | None, warehouse: str) -> ServerState:
     home = Path(os.environ["PREFECT_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     api_url = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_API_URL": api_url}
+    # The server and worker log to their own files in full, not through the CLI's logging.
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_LOGGING_SETTINGS_PATH"}
+    env["PREFECT_API_URL"] = api_url
     log = home / "server.log"
     server_pid = _spawn(
         _prefect("server", "start", "--host", "127.0.0.1", "--port", str(port)), log, env
