@@ -158,7 +158,7 @@ def generate_exports(
     wanted_years = sorted(set(years))
     if not wanted_years:
         raise ValueError("generate: give at least one year")
-    unknown = [year for year in wanted_years if not any(catalogue.enkater(s, year) for s in SURVEYS)]
+    unknown = [y for y in wanted_years if not any(catalogue.enkater(s, y) for s in SURVEYS)]
     if unknown:
         raise ValueError(
             f"generate: the reference catalogue has no enkäter in {', '.join(map(str, unknown))}"
