@@ -36,6 +36,7 @@ from flows.problems import (
     writable_file,
     writable_warehouse,
 )
+from flows.progress import PROGRESS
 from flows.server import server, use_running_server
 
 if TYPE_CHECKING:
@@ -73,6 +74,8 @@ def main() -> None:
     """The ``brukardata`` entry point: every error as one line and its exit status."""
     atexit.register(_release_at_exit)  # before Prefect's handlers, so it runs after them
     _prefect_logs_to_file()
+    PROGRESS.setLevel(logging.INFO)
+    PROGRESS.addHandler(_SayProgress())
     use_running_server()  # before Prefect is imported: it reads its API URL once, at import
     try:
         status = app(standalone_mode=False)
@@ -164,11 +167,7 @@ class _SayProgress(logging.Handler):
 
 
 def _starting_prefect() -> None:
-    """Show the run's progress, and say why the first seconds pass when no server runs."""
-    from flows.progress import PROGRESS
-
-    PROGRESS.setLevel(logging.INFO)
-    PROGRESS.addHandler(_SayProgress())
+    """Say why the first seconds pass when no Prefect server runs."""
     if not os.environ.get("PREFECT_API_URL"):
         errors.print(
             "Starting a temporary Prefect server for this run (10-20 s); "
