@@ -358,6 +358,7 @@ def kolada_command(
     existing_warehouse(warehouse)
     from flows.kolada import compare_with_kolada
 
+    _starting_prefect()
     compare_with_kolada(year, warehouse, kolada_url, console)
 
 
