@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 
 from flows.artifacts import publish_run_artifacts
 from flows.notify import notify_failure
+from flows.progress import Step
 from flows.runners import parallelism, task_runner
 from flows.settings import MB, Settings
 from schemas.catalogue import SURVEYS, Catalogue, default_catalogue
@@ -97,8 +98,18 @@ class SurveyYearOutcome:
             "quarantined": str(self.total("rows_quarantined")),
             "hand-out counts": _hand_out_counts(self._of_kind("distributed")),
             "suppressed cells": str(self.suppressed_cells),
-            "status": "ok" if self.ok else "failed",
+            "status": self.status,
         }
+
+    @property
+    def status(self) -> str:
+        """ok; published with some files refused (their rows are not in it); or failed."""
+        if self.ok:
+            return "ok"
+        if self.error is None and self.load_id is not None:
+            files = "file" if len(self.refused) == 1 else "files"
+            return f"published, {len(self.refused)} {files} refused"
+        return "failed"
 
 
 def _hand_out_counts(files: pd.DataFrame) -> str:
@@ -116,6 +127,31 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         return all(outcome.ok for outcome in self.outcomes)
+
+    def as_json(self) -> dict[str, Any]:
+        """The summary as plain data (what ``--json`` prints)."""
+        return {
+            "warehouse": self.warehouse,
+            "ok": self.ok,
+            "outcomes": [
+                {
+                    "survey": o.survey,
+                    "year": o.year,
+                    "load_id": o.load_id,
+                    "status": o.status,
+                    "files": len(o.files),
+                    "rows_read": o.total("rows_read"),
+                    "rows_loaded": o.total("rows_loaded"),
+                    "rows_quarantined": o.total("rows_quarantined"),
+                    "suppressed_cells": o.suppressed_cells,
+                    "refused_files": o.refused,
+                    "error": o.error,
+                    "headline": o.headline,
+                }
+                for o in self.outcomes
+            ],
+            "problems": self.problems,
+        }
 
     @property
     def problems(self) -> list[str]:
@@ -270,6 +306,7 @@ def _ingest_locked(
         fail_load_task(engine, load_id=load_id, error=error, files=files)
         return load_id
 
+    fetching = Step(survey, year)
     try:
         fetched = fetch_task(
             source, survey, year, landing=settings.landing_root(), hold_up_to=settings.hold_up_to
@@ -280,14 +317,24 @@ def _ingest_locked(
         )
         load_id = failed(error, None)
         return SurveyYearOutcome(survey, year, load_id, pd.DataFrame(), [], [], error=error)
+    fetching.done(f"{len(fetched.every_file)} files fetched")
 
     def read(files: SurveyYearFiles) -> ValidatedSurveyYear:
         """Parse (in batches, one per worker) and validate ``files`` together."""
+        reading = Step(survey, year)
         batches = split_files(files, parallelism(settings))
         parsed = combine_parsed(
             parse_task.map(batches, unmapped(survey), unmapped(year), unmapped(catalogue)).result()
         )
-        return validate_task(parsed, survey, year, catalogue)
+        validated = validate_task(parsed, survey, year, catalogue)
+        report = validated.files
+        reading.done(
+            f"{len(report)} files read",
+            f"{int(report['rows_read'].sum()):,} rows checked",
+            f"{int(report['rows_quarantined'].sum()):,} quarantined",
+            f"{len(refused_files(report))} files refused",
+        )
+        return validated
 
     try:
         planned = plan(engine, fetched, read)
@@ -305,6 +352,7 @@ def _ingest_locked(
         return SurveyYearOutcome(survey, year, failed(error, files), files, refused, [], error)
     load_id = begin()
     pause_point("after-begin")
+    aggregating = Step(survey, year)
     aggregates = aggregate_task(
         replacement.respondents,
         replacement.answers,
@@ -315,6 +363,7 @@ def _ingest_locked(
         threshold=settings.suppression_threshold,
         confidence=settings.confidence_level,
     )
+    aggregating.done(f"{len(aggregates.results):,} figures computed")
     stage_task(
         engine,
         load_id=load_id,
@@ -345,6 +394,7 @@ def _ingest_locked(
         return SurveyYearOutcome(survey, year, load_id, files, refused, [], error, audit)
     pause_point("after-audit")
     confirm_lock_task(lock)
+    publishing = Step(survey, year)
     changed = publish_task(
         engine,
         load_id=load_id,
@@ -354,6 +404,7 @@ def _ingest_locked(
         kommuner=replacement.kommuner,
         source_files=replacement.source_files,
     )
+    publishing.done(f"audit {audit.status}, load {load_id} published")
     headline = headline_figures(aggregates.results, survey, catalogue)
     return SurveyYearOutcome(
         survey,
@@ -445,13 +496,23 @@ def last_completed_survey_year(today: date) -> int:
     return today.year - 1
 
 
+class NoSourceError(ValueError):
+    """A run was started without a source: a deployment's worker was given none."""
+
+
+NO_SOURCE = (
+    "no source: pass the source parameter, or start the worker with "
+    "`brukardata server --source FOLDER_OR_URL` (it sets BRUKARDATA_SOURCE)"
+)
+
+
 def open_warehouse(warehouse: str | None, source: str | None) -> tuple[Settings, str, Catalogue]:
     """The run's settings, its source (the argument, else the setting) and the catalogue, with
     the warehouse migrated and its dimensions in step with the catalogue."""
     settings = Settings() if warehouse is None else Settings(warehouse=warehouse)
     source = source or settings.source
     if source is None:
-        raise ValueError("no source: pass source or set BRUKARDATA_SOURCE")
+        raise NoSourceError(NO_SOURCE)
     catalogue = default_catalogue()
     prepare_warehouse_task(settings.warehouse, catalogue, settings.load_lock_timeout)
     return settings, source, catalogue
@@ -480,9 +541,11 @@ def annual_run(
     year = year or last_completed_survey_year(date.today())
     try:
         settings, source, catalogue = open_warehouse(warehouse, source)
+    except NoSourceError as err:
+        return not_started(str(err))
     except TRANSIENT_DB_ERRORS as err:
         target = masked_warehouse(warehouse or Settings().warehouse)
-        return Failed(message=unreachable("warehouse", target, err))
+        return not_started(unreachable("warehouse", target, err))
     outcomes = []
     for survey in surveys or list(SURVEYS):
         logger.info("%s %s: ingesting from %s", survey, year, redacted(source))
@@ -498,6 +561,12 @@ def annual_run(
             report.resolve().as_uri(), link_text=f"Rapport {year} (riket)", key=f"report-{year}"
         )
     return finish_run(summary)
+
+
+def not_started(reason: str) -> State[Any]:
+    """A run that could not start: one line in the log and the state, never a traceback."""
+    get_run_logger().error(reason)
+    return Failed(message=reason)
 
 
 def finish_run(summary: RunSummary) -> State[Any]:

@@ -1,31 +1,43 @@
 """The ``brukardata`` command line: thin wrappers around the flows, with readable output.
 
-Exit status 0 means every file loaded; bad data gives one line per problem and status 1,
-never a traceback.
+Exit status (README, "Exit status"): 0 all good; 1 data refused or a run that did not
+publish; 2 usage or environment. Every error is one line on stderr, never a traceback.
+
+Only Typer, Rich and the standard library are imported here at start: Prefect, pandas and
+Great Expectations take seconds to import, so each command imports what it needs when it
+runs, and ``--help`` answers at once.
 """
 
 from __future__ import annotations
 
+import atexit
+import gc
+import json
+import logging
+import os
+import sys
+import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from flows.defaults import DEFAULT_WAREHOUSE
+from flows.output import print_records
+from flows.problems import (
+    DATA_REFUSED,
+    USAGE_OR_ENVIRONMENT,
+    CommandError,
+    checked_warehouse_url,
+    existing_warehouse,
+    first_line,
+    source_folder,
+    writable_file,
+    writable_warehouse,
+)
+from flows.progress import PROGRESS
 from flows.server import server, use_running_server
-
-# Before any module imports Prefect: Prefect reads its API URL once, at import.
-use_running_server()
-
-from flows.database import db_upgrade  # noqa: E402
-from flows.kolada import kolada_command  # noqa: E402
-from flows.report import report_command  # noqa: E402
-from flows.rerun import rerun_command  # noqa: E402
-from flows.settings import DEFAULT_WAREHOUSE, Settings, as_parameter  # noqa: E402
-from flows.validation import validate  # noqa: E402
-from tasks.redact import masked_warehouse  # noqa: E402
 
 if TYPE_CHECKING:
     from flows.annual import RunSummary
@@ -40,6 +52,8 @@ console = Console()
 # Problems are one line each, never wrapped, and never read as markup (file names may hold "[").
 errors = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
+SURVEYS = ("ifo", "fh")
+THREAD_STOP_TIMEOUT_S = 5.0
 Year = Annotated[int, typer.Option("--year", help="Survey year, e.g. 2024.", min=2016, max=2100)]
 Warehouse = Annotated[
     str,
@@ -48,22 +62,150 @@ Warehouse = Annotated[
 Survey = Annotated[
     str | None, typer.Option("--survey", help="ifo or fh (default: both).", case_sensitive=False)
 ]
+OneSurvey = Annotated[str, typer.Option("--survey", help="ifo or fh.", case_sensitive=False)]
+Source = Annotated[
+    str | None,
+    typer.Option(envvar="BRUKARDATA_SOURCE", help="Folder or fsspec URL holding {survey}/{year}/."),
+]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as JSON, for machines.")]
 
 
-def _surveys(survey: str | None) -> list[str] | None:
-    from schemas.catalogue import SURVEYS
+def main() -> None:
+    """The ``brukardata`` entry point: every error as one line and its exit status."""
+    atexit.register(_release_at_exit)  # before Prefect's handlers, so it runs after them
+    _prefect_logs_to_file()
+    PROGRESS.setLevel(logging.INFO)
+    PROGRESS.addHandler(_SayProgress())
+    use_running_server()  # before Prefect is imported: it reads its API URL once, at import
+    try:
+        status = app(standalone_mode=False)
+    except typer.TyperException as err:  # a usage error, a CommandError
+        context = getattr(err, "ctx", None)
+        hint = f" (see {context.command_path} --help)" if context is not None else ""
+        if err.format_message():  # empty after the help a bare command prints
+            errors.print(f"error: {err.format_message()}{hint}")
+        status = err.exit_code
+    except typer.Abort:
+        errors.print("interrupted")
+        status = DATA_REFUSED
+    except OSError as err:
+        errors.print(f"error: {err}")
+        status = USAGE_OR_ENVIRONMENT
+    except Exception as err:  # the last resort: one line, the traceback in the log
+        log = _log_file()
+        with log.open("a", encoding="utf-8") as out:
+            traceback.print_exc(file=out)
+        errors.print(f"error: {type(err).__name__}: {first_line(err)} (details in {log})")
+        status = DATA_REFUSED
+    sys.exit(status if isinstance(status, int) else 0)
 
-    if survey is None:
-        return None
+
+def _release_at_exit() -> None:
+    """Free DuckDB's objects while its bindings still exist, after every other exit handler.
+
+    Left to the interpreter's teardown, the objects that DuckDB's own modules hold (its type
+    constants, the connection type) outlive its compiled bindings whenever Great Expectations
+    was imported or a Prefect event-loop thread still runs, and the bindings print each one as
+    "leaked" on stderr. So Prefect's daemon threads are ended (its own handlers have sent the
+    last logs by now) and DuckDB's modules are emptied here.
+    """
+    threads = sys.modules.get("prefect._internal.concurrency.threads")
+    if threads is not None:
+        run_sync = threads.get_run_sync_loop()
+        run_sync.shutdown()
+        run_sync.thread.join(THREAD_STOP_TIMEOUT_S)
+        threads.wait_for_global_loop_exit(THREAD_STOP_TIMEOUT_S)
+    for name, module in list(sys.modules.items()):
+        if name.startswith(("duckdb.", "_duckdb.")) or name in ("duckdb", "_duckdb"):
+            vars(module).clear()
+    gc.collect()
+
+
+def _log_file() -> Path:
+    return Path(os.environ["PREFECT_HOME"]) / "brukardata.log"
+
+
+def _prefect_logs_to_file() -> None:
+    """Prefect's own logs go to the Prefect UI and a log file, not over the user's tables."""
+    os.environ.setdefault(
+        "PREFECT_LOGGING_SETTINGS_PATH", str(Path(__file__).with_name("logging.yml"))
+    )
+    _log_file().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _survey(survey: str) -> str:
     if survey.lower() not in SURVEYS:
         raise typer.BadParameter(f"must be one of {', '.join(SURVEYS)}", param_hint="--survey")
-    return [survey.lower()]
+    return survey.lower()
 
 
-def _run_annual(year: int, source: str, surveys: list[str] | None, warehouse: str) -> int:
-    """Run the annual flow and print its summary; the exit status to use."""
-    from flows.annual import RunSummary, annual_run
+def _source(source: str | None) -> str:
+    if source is None:
+        raise typer.BadParameter("give --source or set BRUKARDATA_SOURCE", param_hint="--source")
+    return source_folder(source)
 
+
+def _known_kommuner(codes: list[str]) -> None:
+    """Kommun codes of the reference catalogue, else a usage error naming the unknown ones."""
+    if not codes:
+        return
+    from schemas.catalogue import default_catalogue
+
+    unknown = sorted(set(codes) - default_catalogue().kommun_codes)
+    if unknown:
+        named = ", ".join(map(repr, unknown))
+        raise typer.BadParameter(
+            f"unknown kommun {named} (a 4-digit kommun code, e.g. 0880)", param_hint="--kommun"
+        )
+
+
+class _SayProgress(logging.Handler):
+    """The flows' progress lines on stderr: styled on a terminal, plain in a log or a pipe."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        errors.print(f"  {record.getMessage()}", style="dim")
+
+
+def _starting_prefect() -> None:
+    """Say why the first seconds pass when no Prefect server runs."""
+    if not os.environ.get("PREFECT_API_URL"):
+        errors.print(
+            "Starting a temporary Prefect server for this run (10-20 s); "
+            "`brukardata server` keeps one running and avoids the wait."
+        )
+
+
+def _run_summary(state: Any, what: str) -> RunSummary:
+    """The flow's summary, or the one line that says why the flow stopped."""
+    from flows.annual import RunSummary
+
+    summary = state.result(raise_on_failure=False)
+    if not isinstance(summary, RunSummary):  # the flow itself stopped: Prefect has logged why
+        raise CommandError(f"{what} failed: {state.message}", DATA_REFUSED)
+    return summary
+
+
+def _print_summary(summary: RunSummary, json_output: bool) -> int:
+    """The summary as a table (or JSON) and its problems on stderr; the exit status."""
+    if json_output:
+        typer.echo(json.dumps(summary.as_json(), ensure_ascii=False, indent=2))
+    else:
+        rows = [o.summary_row() for o in summary.outcomes]
+        print_records(console, "brukardata run", rows, left=("survey", "status"))
+        for o in summary.outcomes:
+            for line in o.headline:
+                console.print(f"  {line}")
+        console.print(f"Warehouse: {summary.warehouse}")
+    for line in summary.problems:
+        errors.print(f"✗ {line}")
+    return 0 if summary.ok else DATA_REFUSED
+
+
+def _run_annual(year: int, source: str, surveys: list[str] | None, warehouse: str) -> RunSummary:
+    from flows.annual import annual_run
+    from flows.settings import as_parameter
+
+    _starting_prefect()
     state = annual_run(
         year=year,
         source=as_parameter(source, "source"),
@@ -71,79 +213,189 @@ def _run_annual(year: int, source: str, surveys: list[str] | None, warehouse: st
         warehouse=as_parameter(warehouse, "warehouse"),
         return_state=True,
     )
-    summary = state.result(raise_on_failure=False)
-    if not isinstance(summary, RunSummary):  # the flow itself crashed: Prefect has logged why
-        errors.print(f"run failed: {state.message}")
-        return 1
-    _print_summary(summary)
-    return 0 if summary.ok else 1
-
-
-def _print_summary(summary: RunSummary) -> None:
-    table = Table(title="brukardata run", show_lines=False)
-    rows = [o.summary_row() for o in summary.outcomes]
-    for column in rows[0] if rows else []:
-        table.add_column(column, justify="left" if column in ("survey", "status") else "right")
-    for row in rows:
-        table.add_row(*row.values())
-    console.print(table)
-    for o in summary.outcomes:
-        for line in o.headline:
-            console.print(f"  {line}")
-    for line in summary.problems:
-        errors.print(f"✗ {line}")
-    console.print(f"Warehouse: {summary.warehouse}")
+    return _run_summary(state, "run")
 
 
 @app.command()
 def run(
     year: Year,
     survey: Survey = None,
-    source: Annotated[
-        str | None,
-        typer.Option(
-            envvar="BRUKARDATA_SOURCE", help="Folder or fsspec URL holding {survey}/{year}/."
-        ),
-    ] = None,
+    source: Source = None,
     warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    json_output: JsonOutput = False,
 ) -> None:
     """The annual flow for one year: fetch, validate, aggregate and publish."""
-    if source is None:
-        raise typer.BadParameter("give --source or set BRUKARDATA_SOURCE", param_hint="--source")
-    raise typer.Exit(_run_annual(year, source, _surveys(survey), warehouse))
+    surveys = None if survey is None else [_survey(survey)]
+    source = _source(source)
+    writable_warehouse(warehouse)
+    summary = _run_annual(year, source, surveys, warehouse)
+    raise typer.Exit(_print_summary(summary, json_output))
+
+
+@app.command("rerun")
+def rerun_command(
+    survey: OneSurvey,
+    year: Year,
+    reason: Annotated[str, typer.Option("--reason", help="Why the re-run is needed.")],
+    *,
+    kommun: Annotated[
+        list[str] | None,
+        typer.Option("--kommun", help="Only this kommun (repeatable); with --force, reload it."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Reload even kommuner whose files did not change.")
+    ] = False,
+    requested_by: Annotated[
+        str | None, typer.Option("--requested-by", help="Who asks (default: the OS user).")
+    ] = None,
+    source: Source = None,
+    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    json_output: JsonOutput = False,
+) -> None:
+    """Re-fetch a survey-year and replace only the kommuner whose input changed."""
+    survey = _survey(survey)
+    if not reason.strip():
+        raise typer.BadParameter("say why the re-run is needed", param_hint="--reason")
+    _known_kommuner(kommun or [])
+    source = _source(source)
+    existing_warehouse(warehouse)
+    from flows.rerun import rerun, what_it_did
+    from flows.settings import as_parameter
+
+    _starting_prefect()
+    state = rerun(
+        survey=survey,
+        year=year,
+        kommuner=kommun or None,
+        force=force,
+        reason=reason,
+        requested_by=requested_by,
+        source=as_parameter(source, "source"),
+        warehouse=as_parameter(warehouse, "warehouse"),
+        return_state=True,
+    )
+    summary = _run_summary(state, "re-run")
+    if json_output:
+        raise typer.Exit(_print_summary(summary, json_output))
+    for outcome in summary.outcomes:
+        if outcome.ok:
+            console.print(f"{outcome.survey} {outcome.year}: {what_it_did(outcome)}")
+    for line in summary.problems:
+        errors.print(f"✗ {line}")
+    raise typer.Exit(0 if summary.ok else DATA_REFUSED)
+
+
+HISTORY_COLUMNS = [
+    "load_id",
+    "survey",
+    "year",
+    "load_status",
+    "source_file",
+    "status",
+    "rows_read",
+    "rows_loaded",
+    "rows_quarantined",
+    "finished_at",
+    "error",
+]
 
 
 @app.command()
 def history(
     warehouse: Warehouse = DEFAULT_WAREHOUSE,
     limit: Annotated[int, typer.Option(help="How many loads to show.", min=1)] = 20,
+    json_output: JsonOutput = False,
 ) -> None:
     """Recent loads, one line per file, newest first."""
-    from warehouse.db import create_warehouse_engine, upgrade
+    existing_warehouse(warehouse)
+    from warehouse.db import create_warehouse_engine
     from warehouse.load import load_history
 
     engine = create_warehouse_engine(warehouse)
-    upgrade(engine)
-    loads = load_history(engine, limit=limit)
-    table = Table(title=f"Recent loads in {masked_warehouse(warehouse)}")
-    columns = [
-        "load_id",
-        "survey",
-        "year",
-        "load_status",
-        "source_file",
-        "status",
-        "rows_read",
-        "rows_loaded",
-        "rows_quarantined",
-        "finished_at",
-        "error",
-    ]
-    for column in columns:
-        table.add_column(column)
-    for row in loads[columns].itertuples(index=False):
-        table.add_row(*["" if pd.isna(value) else str(value) for value in row])
-    console.print(table)
+    try:
+        loads = load_history(engine, limit=limit)[HISTORY_COLUMNS]
+    finally:
+        engine.dispose()
+    records: list[dict[str, Any]] = json.loads(
+        loads.to_json(orient="records", date_format="iso", force_ascii=False)
+    )
+    if json_output:
+        typer.echo(json.dumps(records, ensure_ascii=False, indent=2, default=str))
+        return
+    rows = [{k: "" if v is None else str(v) for k, v in r.items()} for r in records]
+    from tasks.redact import masked_warehouse
+
+    print_records(
+        console, f"Recent loads in {masked_warehouse(warehouse)}", rows, left=HISTORY_COLUMNS
+    )
+
+
+@app.command("validate")
+def validate(
+    paths: Annotated[
+        list[str], typer.Argument(help="Export files or folders (local paths or fsspec URLs).")
+    ],
+    survey: OneSurvey,
+    year: Year,
+    json_output: JsonOutput = False,
+    quarantine_csv: Annotated[
+        Path | None,
+        typer.Option(help="Also write the rows that would be quarantined, with why, to this CSV."),
+    ] = None,
+) -> None:
+    """Check export files before loading them: writes nothing to the warehouse.
+
+    Exit status 1 when a file would be refused as a whole, 2 when the paths cannot be read.
+    """
+    survey = _survey(survey)
+    if quarantine_csv is not None:
+        writable_file(quarantine_csv, "--quarantine-csv")
+    from flows.validation import check_files
+
+    raise typer.Exit(check_files(paths, survey, year, json_output, quarantine_csv))
+
+
+@app.command("kolada")
+def kolada_command(
+    year: Year,
+    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    kolada_url: Annotated[
+        str | None,
+        typer.Option(envvar="BRUKARDATA_KOLADA_URL", help="Base URL of the Kolada API."),
+    ] = None,
+) -> None:
+    """Fetch Kolada's published figures for a year and show where ours differ."""
+    existing_warehouse(warehouse)
+    from flows.kolada import compare_with_kolada
+
+    _starting_prefect()
+    compare_with_kolada(year, warehouse, kolada_url, console)
+
+
+@app.command("report")
+def report_command(
+    year: Year,
+    kommun: Annotated[
+        str | None, typer.Option("--kommun", help="4-digit kommun code (default: riket).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="The HTML file to write.")] = None,
+    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+) -> None:
+    """Write a self-contained HTML report of a year (a kommun against riket, or riket)."""
+    _known_kommuner([] if kommun is None else [kommun])
+    target = writable_file(out or Path(f"rapport_{year}_{kommun or 'riket'}.html"), "--out")
+    existing_warehouse(warehouse)
+    from tasks.report import write_report
+    from warehouse.db import create_warehouse_engine
+
+    engine = create_warehouse_engine(warehouse)
+    try:
+        written = write_report(engine, year, target, kommun=kommun)
+    except LookupError as err:
+        raise CommandError(f"report: {first_line(err)}", DATA_REFUSED) from err
+    finally:
+        engine.dispose()
+    typer.echo(f"report written: {written}")
 
 
 @app.command()
@@ -160,9 +412,12 @@ def generate(  # noqa: PLR0917 (Typer maps options to parameters)
     """Write realistic sample exports of both surveys in one export layout."""
     from tasks.generate import generate_exports
 
-    generated = generate_exports(
-        out, [*years, *(more_years or [])], n_kommuner=kommuner, seed=seed, layout=layout
-    )
+    try:
+        generated = generate_exports(
+            out, [*years, *(more_years or [])], n_kommuner=kommuner, seed=seed, layout=layout
+        )
+    except ValueError as err:  # its arguments: years the catalogue lacks, an unknown layout
+        raise CommandError(str(err)) from err
     console.print(f"Wrote {len(generated.files)} files under {generated.out}")
     for (survey, year), rows in sorted(generated.respondents.items()):
         defects = generated.defects.get((survey, year), 0)
@@ -177,6 +432,7 @@ def demo(
     kommuner: Annotated[int, typer.Option(help="How many municipalities.", min=2, max=290)] = 20,
 ) -> None:
     """Generate two years of sample exports and run the whole pipeline into a local DuckDB."""
+    from flows.settings import Settings
     from tasks.generate import generate_exports
 
     years = [2023, 2024]
@@ -188,7 +444,9 @@ def demo(
     status = 0
     for year in years:
         console.rule(f"Annual run {year}")
-        status = max(status, _run_annual(year, str(exports), None, warehouse))
+        status = max(
+            status, _print_summary(_run_annual(year, str(exports), None, warehouse), False)
+        )
     settings = Settings(warehouse=warehouse)
     console.rule("Where to look")
     console.print(
@@ -205,11 +463,21 @@ def demo(
 
 
 app.command()(server)
-app.command("rerun")(rerun_command)
-app.command("validate")(validate)
-app.command("kolada")(kolada_command)
-app.command("report")(report_command)
 
 db_app = typer.Typer(help="The warehouse's schema.", no_args_is_help=True)
-db_app.command("upgrade")(db_upgrade)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    revision: Annotated[str, typer.Option(help="Revision to migrate to.")] = "head",
+) -> None:
+    """Create the warehouse or migrate it to the newest schema revision; data loaded stays."""
+    writable_warehouse(warehouse)
+    from warehouse.db import upgrade
+
+    upgrade(warehouse, revision)
+    typer.echo(f"{checked_warehouse_url(warehouse)}: at revision {revision}")
+
+
 app.add_typer(db_app, name="db")

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import pandas as pd
-import typer
 from prefect import flow
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
+from flows.output import print_records
+from flows.problems import DATA_REFUSED, CommandError
 from flows.settings import Settings
 from schemas.catalogue import default_catalogue
 from tasks.kolada import (
@@ -20,7 +17,7 @@ from tasks.kolada import (
     require_published_year,
     store_kolada_values_task,
 )
-from warehouse.db import create_warehouse_engine, upgrade
+from warehouse.db import create_warehouse_engine
 
 SHOWN_DIFFERENCES = 20
 
@@ -39,7 +36,6 @@ def kolada_reconciliation(
     )
     catalogue = default_catalogue()
     engine = create_warehouse_engine(settings.warehouse)
-    upgrade(engine)
     require_published_year(engine, year)
     values = fetch_kolada_values_task(
         list(catalogue.kolada_kpis["kpi_id"]), year, base_url=settings.kolada_url
@@ -50,44 +46,40 @@ def kolada_reconciliation(
 
 
 def _shown(value: object) -> str:
-    """A table cell: a figure to one decimal, a missing one as a dash (never "nan"), and text
-    from Kolada shown as written, never read as markup."""
+    """A table cell: a figure to one decimal, a missing one as a dash (never "nan")."""
     if isinstance(value, float):
         return "–" if pd.isna(value) else f"{value:.1f}"
-    return escape(str(value))
+    return str(value)
 
 
-def kolada_command(
-    year: Annotated[int, typer.Option("--year", help="Survey year, e.g. 2024.", min=2016)],
-    warehouse: Annotated[
-        str | None,
-        typer.Option(envvar="BRUKARDATA_WAREHOUSE", help="SQLAlchemy URL of the warehouse."),
-    ] = None,
-    kolada_url: Annotated[
-        str | None,
-        typer.Option(envvar="BRUKARDATA_KOLADA_URL", help="Base URL of the Kolada API."),
-    ] = None,
+def compare_with_kolada(
+    year: int, warehouse: str, kolada_url: str | None, console: Console
 ) -> None:
-    """Fetch Kolada's published figures for a year and show where ours differ."""
-    console = Console()
+    """``brukardata kolada``: fetch, store and print where our figures and Kolada's differ.
+
+    Kolada refusing or unreachable is a CommandError (2); a year with no published figures of ours
+    has nothing to compare (1).
+    """
+    engine = create_warehouse_engine(warehouse)
     try:
-        engine = create_warehouse_engine(warehouse or Settings().warehouse)
-        upgrade(engine)
         require_published_year(engine, year)  # here too, so a wrong year is one line, not a trace
+    except LookupError as err:
+        raise CommandError(f"kolada: {err}", DATA_REFUSED) from err
+    finally:
+        engine.dispose()
+    try:
         comparison = kolada_reconciliation(year=year, warehouse=warehouse, kolada_url=kolada_url)
-    except (KoladaError, LookupError) as err:
-        typer.echo(f"kolada: {err}", err=True)
-        raise typer.Exit(1) from err
+    except KoladaError as err:
+        raise CommandError(f"kolada: {err}") from err
     differing = comparison[comparison["differs"]]
     console.print(
         f"Kolada {year}: {len(comparison)} figures compared, {len(differing)} differ by more "
         "than rounding"
     )
     columns = ["kpi", "municipality_id", "gender", "published_value", "our_value", "difference"]
-    table = Table(title="Skillnader mot Kolada")
-    for column in columns:
-        table.add_column(column)
-    for row in differing.head(SHOWN_DIFFERENCES)[columns].itertuples(index=False):
-        table.add_row(*(_shown(value) for value in row))
-    if len(differing):
-        console.print(table)
+    rows = [
+        {column: _shown(value) for column, value in zip(columns, row, strict=True)}
+        for row in differing.head(SHOWN_DIFFERENCES)[columns].itertuples(index=False)
+    ]
+    if rows:
+        print_records(console, "Skillnader mot Kolada", rows, left=columns[:3])

@@ -18,16 +18,15 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 import pandas as pd
-import typer
 from prefect import flow
 from prefect.client.schemas.objects import State
-from rich.console import Console
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from flows.annual import (
+    NoSourceError,
     NotReplaceableError,
     Plan,
     Reader,
@@ -36,16 +35,18 @@ from flows.annual import (
     SurveyYearOutcome,
     finish_run,
     ingest_survey_year,
+    not_started,
     open_warehouse,
 )
 from flows.notify import notify_failure
 from flows.runners import task_runner
-from flows.settings import Settings, as_parameter
+from flows.settings import Settings
 from schemas.catalogue import FIRST_YEAR, LAST_YEAR, SURVEYS, Catalogue, default_catalogue
 from tasks.fetch import SurveyYearFiles
 from tasks.load import last_published_files_task, published_raw_task
 from tasks.redact import masked_warehouse
 from tasks.validate import ValidatedSurveyYear, file_report, refused_files, report_frame
+from warehouse import tables
 from warehouse.db import create_warehouse_engine
 from warehouse.load import record_rerun_request
 
@@ -160,6 +161,14 @@ class RerunPlanner:
             raise NotReplaceableError(
                 f"no published load of {self.survey} {self.year} to re-run: use brukardata run"
             )
+        published = published_kommuner(engine, self.survey, self.year)
+        absent = sorted(set(self.kommuner or ()) - published)
+        if absent:
+            raise NotReplaceableError(
+                f"kommun {', '.join(absent)} has no rows in the published {self.survey} "
+                f"{self.year}: nothing of it to re-run (a re-run without --kommun loads a kommun "
+                "new to the year)"
+            )
         self.changed = changed_files(published_files, fetched_files(fetched))
         if not self.changed and not self.force:
             report = self._checked(whole_report(fetched, published_files))
@@ -264,7 +273,19 @@ def _request_record(
     }
 
 
-def _what_it_did(outcome: SurveyYearOutcome) -> str:
+def published_kommuner(engine: Engine, survey: str, year: int) -> set[str]:
+    """The kommuner with accepted questionnaires in the published (survey, year)."""
+    query = (
+        select(tables.respondents.c.kommun_kod)
+        .where(tables.respondents.c.survey == survey, tables.respondents.c.year == year)
+        .distinct()
+    )
+    with engine.connect() as connection:
+        return set(connection.scalars(query))
+
+
+def what_it_did(outcome: SurveyYearOutcome) -> str:
+    """What a re-run that went through did, in one line."""
     if outcome.load_id is None:
         return "input unchanged, nothing replaced"
     return f"load {outcome.load_id} published, {outcome.fact_rows_changed} fact rows changed"
@@ -309,12 +330,15 @@ def rerun(
     the summary otherwise. Every request is recorded with who asked and why.
     """
     if not reason.strip():
-        raise ValueError("a re-run needs a reason")
+        return not_started("a re-run needs a reason: pass the reason parameter")
     problem = request_problem(survey, year, kommuner, default_catalogue())
     if problem is not None:
-        raise ValueError(f"{problem[0].removeprefix('--')} {problem[1]}")
+        return not_started(f"{problem[0].removeprefix('--')} {problem[1]}")
     requested_at = datetime.now(UTC)
-    settings, source, catalogue = open_warehouse(warehouse, source)
+    try:
+        settings, source, catalogue = open_warehouse(warehouse, source)
+    except NoSourceError as err:
+        return not_started(str(err))
     planner = RerunPlanner(survey=survey, year=year, kommuner=kommuner, force=force)
     outcome = ingest_survey_year(survey, year, source, settings, catalogue, plan=planner)
     record_rerun_request(
@@ -335,58 +359,3 @@ def rerun(
     return finish_run(
         RunSummary(warehouse=masked_warehouse(settings.warehouse), outcomes=[outcome])
     )
-
-
-def rerun_command(
-    survey: Annotated[str, typer.Option("--survey", help="ifo or fh.", case_sensitive=False)],
-    year: Annotated[int, typer.Option("--year", help="Survey year, e.g. 2024.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why the re-run is needed.")],
-    *,
-    kommun: Annotated[
-        list[str] | None,
-        typer.Option("--kommun", help="Only this kommun (repeatable); with --force, reload it."),
-    ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Reload even kommuner whose files did not change.")
-    ] = False,
-    requested_by: Annotated[
-        str | None, typer.Option("--requested-by", help="Who asks (default: the OS user).")
-    ] = None,
-    source: Annotated[
-        str | None,
-        typer.Option(
-            envvar="BRUKARDATA_SOURCE", help="Folder or fsspec URL holding {survey}/{year}/."
-        ),
-    ] = None,
-    warehouse: Annotated[
-        str | None,
-        typer.Option(envvar="BRUKARDATA_WAREHOUSE", help="SQLAlchemy URL of the warehouse."),
-    ] = None,
-) -> None:
-    """Re-fetch a survey-year and replace only the kommuner whose input changed."""
-    errors = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
-    problem = request_problem(survey.lower(), year, kommun, default_catalogue())
-    if problem is not None:
-        errors.print(f"rerun: {': '.join(problem)}")
-        raise typer.Exit(2)
-    state = rerun(
-        survey=survey.lower(),
-        year=year,
-        kommuner=kommun or None,
-        force=force,
-        reason=reason,
-        requested_by=requested_by,
-        source=as_parameter(source, "source"),
-        warehouse=as_parameter(warehouse, "warehouse"),
-        return_state=True,
-    )
-    summary = state.result(raise_on_failure=False)
-    if not isinstance(summary, RunSummary):  # the flow itself stopped: Prefect has logged why
-        errors.print(f"re-run failed: {state.message}")
-        raise typer.Exit(1)
-    for outcome in summary.outcomes:
-        if outcome.ok:
-            Console().print(f"{outcome.survey} {outcome.year}: {_what_it_did(outcome)}")
-    for line in summary.problems:
-        errors.print(f"✗ {line}")
-    raise typer.Exit(0 if summary.ok else 1)

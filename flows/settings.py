@@ -10,14 +10,13 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import make_url
 
+from flows.defaults import DEFAULT_KOLADA_URL, DEFAULT_WAREHOUSE
 from schemas.catalogue import default_catalogue
 from tasks.fetch import HOLD_UP_TO_BYTES
 from tasks.redact import has_credentials
 from tasks.statistics import critical_z
 from tasks.suppression import METHOD as SUPPRESSION_METHOD
 
-DEFAULT_WAREHOUSE = "duckdb:///brukardata.duckdb"
-DEFAULT_KOLADA_URL = "https://api.kolada.se"
 MB = 1024 * 1024
 
 

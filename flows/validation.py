@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import pandas as pd
 import typer
@@ -19,8 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from flows.problems import DATA_REFUSED, CommandError
 from flows.settings import Settings
-from schemas.catalogue import SURVEYS, Catalogue, default_catalogue
+from schemas.catalogue import Catalogue, default_catalogue
 from tasks.fetch import SourceError, fetch_paths
 from tasks.parse import parse_survey_year
 from tasks.safe_csv import write_csv
@@ -92,7 +93,11 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     """The verdict as tables: one row per file, then the most common reasons with examples."""
     files = Table(title=f"brukardata validate: {report['survey']} {report['year']}")
     for column in ("file", "rows read", "would load", "would quarantine", "refused: why"):
-        files.add_column(column, justify="left" if column in ("file", "refused: why") else "right")
+        files.add_column(  # folded, never cut: a file name stays whole
+            column,
+            justify="left" if column in ("file", "refused: why") else "right",
+            overflow="fold",
+        )
     for file in report["files"]:  # names, errors and values are the files' text, never markup
         files.add_row(
             escape(file["file"]),
@@ -102,11 +107,21 @@ def print_report(report: dict[str, Any], console: Console) -> None:
             f"[red]{escape(file['error'])}[/red]" if file["refused"] else "",
         )
     console.print(files)
+    for file in report["files"]:
+        if file["kommun_kod_padded"]:
+            console.print(
+                f"{file['file']}: {file['kommun_kod_padded']} kommun code(s) restored to four "
+                "digits (e.g. 114 -> 0114)",
+                markup=False,
+                highlight=False,
+            )
     if not report["reasons"]:
         return
     reasons = Table(title="Why rows would be quarantined (most common first)")
     for column in ("rows", "column", "rule", "examples (file:row value)"):
-        reasons.add_column(column, justify="right" if column == "rows" else "left")
+        reasons.add_column(  # folded, never cut: a row number stays whole
+            column, justify="right" if column == "rows" else "left", overflow="fold"
+        )
     for reason in report["reasons"]:
         examples = ", ".join(
             f"{e['file']}:{e['row']}" + (f" {e['value']!r}" if e["value"] else "")
@@ -120,32 +135,17 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         console.print(f"… and {report['reasons_not_shown']} more reason(s): see --json")
 
 
-def validate(
-    paths: Annotated[
-        list[str], typer.Argument(help="Export files or folders (local paths or fsspec URLs).")
-    ],
-    survey: Annotated[str, typer.Option("--survey", help="ifo or fh.", case_sensitive=False)],
-    year: Annotated[int, typer.Option("--year", help="Survey year, e.g. 2024.", min=2016)],
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the report as JSON, for machines.")
-    ] = False,
-    quarantine_csv: Annotated[
-        Path | None,
-        typer.Option(help="Also write the rows that would be quarantined, with why, to this CSV."),
-    ] = None,
-) -> None:
-    """Check export files before loading them: writes nothing to the warehouse.
+def check_files(
+    paths: Sequence[str], survey: str, year: int, json_output: bool, quarantine_csv: Path | None
+) -> int:
+    """``brukardata validate``: print the verdict on ``paths``; the exit status.
 
-    Exit status 1 when a file would be refused as a whole, 2 when the paths cannot be read.
+    1 when a file would be refused as a whole; a path that cannot be read is a CommandError (2).
     """
-    survey = survey.lower()
-    if survey not in SURVEYS:
-        raise typer.BadParameter(f"must be one of {', '.join(SURVEYS)}", param_hint="--survey")
     try:
         validated = dry_run(paths, survey, year, default_catalogue())
     except (SourceError, OSError) as err:
-        Console(stderr=True).print(f"[red]cannot read:[/red] {escape(str(err))}")
-        raise typer.Exit(2) from err
+        raise CommandError(f"cannot read: {err}") from err
     report = validation_report(validated, survey, year)
     if json_output:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
@@ -153,8 +153,7 @@ def validate(
         print_report(report, Console())
     if quarantine_csv is not None:
         write_csv(_quarantine_rows(validated), quarantine_csv)
-    if not report["ok"]:
-        raise typer.Exit(1)
+    return 0 if report["ok"] else DATA_REFUSED
 
 
 def _quarantine_rows(validated: ValidatedSurveyYear) -> pd.DataFrame:

@@ -159,6 +159,11 @@ def generate_exports(
     wanted_years = sorted(set(years))
     if not wanted_years:
         raise ValueError("generate: give at least one year")
+    unknown = [y for y in wanted_years if not any(catalogue.enkater(s, y) for s in SURVEYS)]
+    if unknown:
+        raise ValueError(
+            f"generate: the reference catalogue has no enkäter in {', '.join(map(str, unknown))}"
+        )
     book = layout_codebook(layout)
     rng = np.random.default_rng(seed)
     kommuner = choose_kommuner(catalogue, n_kommuner, rng)

@@ -26,7 +26,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from schemas.catalogue import Catalogue
+from schemas.catalogue import SURVEYS, Catalogue
 from schemas.codebook import Codebook, HeaderError, closest, header_key, match_codebook
 from schemas.frames import Distributed
 from tasks.fetch import RawFile, SurveyYearFiles
@@ -404,8 +404,31 @@ def _choose_delimiter(text: str, survey: str, year: int, catalogue: Catalogue) -
     if not fits:
         widest = max(cells for cells, _ in complaints)
         complaint = closest([err for cells, err in complaints if cells == widest])
-        raise HeaderError(f"header matches no codebook: {complaint}")
+        raise HeaderError(
+            f"header matches no codebook: {complaint}" + _header_hint(text, survey, year, catalogue)
+        )
     return fits[0]
+
+
+OTHER_DELIMITERS = {"|": "'|'", "\t": "tabs"}
+
+
+def _header_hint(text: str, survey: str, year: int, catalogue: Catalogue) -> str:
+    """Why a header no codebook explains may have failed: the file is separated by another
+    delimiter than ';' or ',', or it is an export of the other survey."""
+    first_line = text.split("\n", 1)[0]
+    for delimiter, name in OTHER_DELIMITERS.items():
+        if delimiter in first_line and not any(d in first_line for d in DELIMITERS):
+            return f" (the columns are separated by {name}: an export must use ';' or ',')"
+    for other in (other for other in SURVEYS if other != survey):
+        for delimiter in DELIMITERS:
+            header = [cell for cell in _header_cells(text, delimiter) if cell]
+            try:
+                match_codebook(header, other, year, catalogue)
+            except HeaderError:
+                continue
+            return f" (it is the header of a {other} export: is it the wrong survey?)"
+    return ""
 
 
 @dataclass(frozen=True)

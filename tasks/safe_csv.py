@@ -31,5 +31,7 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` as UTF-8 CSV (with BOM, so Excel reads å, ä, ö), formulas defused."""
-    neutralise_formulas(frame).to_csv(path, index=False, encoding="utf-8-sig")
+    """Write ``frame`` as CSV for Swedish Excel, formulas defused: UTF-8 with a BOM (so Excel
+    reads å, ä, ö) and separated by ``;`` (the list separator of Swedish Excel, whose decimal
+    comma rules out ``,``), so a double-click opens it in columns."""
+    neutralise_formulas(frame).to_csv(path, index=False, encoding="utf-8-sig", sep=";")

@@ -22,14 +22,6 @@ def free_port() -> int:
         return port
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
     """The environment of a user's shell: its own Prefect home, no API chosen."""
@@ -40,10 +32,9 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def started_server(cli_env: dict[str, str]) -> Iterator[dict[str, object]]:
-    port = free_port()
-    started = subprocess.run(
+def start_server(cli_env: dict[str, str], port: int) -> subprocess.CompletedProcess[str]:
+    """``brukardata server --port PORT`` as a user runs it."""
+    return subprocess.run(
         [BRUKARDATA, "server", "--port", str(port)],
         env=cli_env,
         capture_output=True,
@@ -51,6 +42,11 @@ def started_server(cli_env: dict[str, str]) -> Iterator[dict[str, object]]:
         timeout=180,
         check=False,
     )
+
+
+@pytest.fixture
+def started_server(cli_env: dict[str, str]) -> Iterator[dict[str, object]]:
+    started = start_server(cli_env, free_port())
     assert started.returncode == 0, started.stdout + started.stderr
     state_file = Path(cli_env["PREFECT_HOME"]) / "brukardata-server.json"
     state: dict[str, object] = json.loads(state_file.read_text("utf-8"))

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from flows.annual import RunSummary, annual_run
+from flows.annual import NO_SOURCE, RunSummary, annual_run
 from flows.cli import app
 from schemas.catalogue import DEFAULT_REFERENCE_DIR
 from tasks.generate import generate_exports
@@ -215,6 +215,7 @@ def test_refused_files_fail_the_run_and_the_rest_is_published(
     )
     assert result.exit_code == 1, result.output
     assert "broken.xlsx: not an .xlsx workbook (not a zip archive)" in result.output
+    assert "published, 1 file refused" in result.output  # not "failed": the rest is published
     assert "Traceback" not in result.output
     published = query(database, "select count(*) as n from reporting.results where survey = 'ifo'")
     assert published["n"].iloc[0] > 0
@@ -240,6 +241,17 @@ def test_a_missing_source_is_one_line_and_keeps_what_was_published(
         f"fh 2024: {tmp_path / 'nowhere'}/fh/2024: no such folder",
     ]
     assert query(database, "select * from reporting.results order by all").equals(before)
+
+
+def test_a_deployment_run_without_a_source_fails_at_its_start_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BRUKARDATA_SOURCE", raising=False)  # a worker given no source
+    state = annual_run(warehouse=f"duckdb:///{tmp_path / 'w.duckdb'}", return_state=True)
+    assert state.is_failed()
+    assert state.message == NO_SOURCE
+    assert "brukardata server --source" in NO_SOURCE
+    assert not (tmp_path / "w.duckdb").exists()  # nothing done before the source was known
 
 
 def test_postgresql_publishes_exactly_what_duckdb_does(

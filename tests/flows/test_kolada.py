@@ -119,7 +119,7 @@ def test_kolada_errors_are_one_line(warehouse: str, tmp_path: Path) -> None:
             app,
             ["kolada", "--year", "2024", "--warehouse", warehouse, "--kolada-url", kolada.base_url],
         )
-    assert refused.exit_code == 1
+    assert refused.exit_code == 2
     assert "Kolada refused" in refused.output
     assert "HTTP 404" in refused.output
     assert "Traceback" not in refused.output + not_loaded.output
@@ -170,7 +170,7 @@ def test_report_errors_are_one_line(warehouse: str, tmp_path: Path) -> None:
     runner = CliRunner()
     out = ["--warehouse", warehouse, "--out", str(tmp_path / "r.html")]
     unknown = runner.invoke(app, ["report", "--year", "2024", "--kommun", "9999", *out])
-    assert unknown.exit_code == 1
+    assert unknown.exit_code == 2
     assert "unknown kommun '9999'" in unknown.output
     not_loaded = runner.invoke(app, ["report", "--year", "2019", "--kommun", "0880", *out])
     assert not_loaded.exit_code == 1

@@ -131,13 +131,17 @@ def test_a_source_that_stays_down_fails_in_one_line(
 def test_a_stopped_database_fails_after_retries_in_one_line(exports: Path) -> None:
     with postgres_cluster() as url:
         pass  # started, then stopped: nothing listens on its port any more
+    # The command line checks the warehouse before it starts a flow (one line, status 2); a
+    # deployed run, or one whose database stops after that check, retries and then fails.
     result = CliRunner().invoke(
         app, ["run", "--year", str(YEAR), "--source", str(exports), "--warehouse", url]
     )
-    assert result.exit_code == 1
-    (line,) = [line for line in result.output.splitlines() if line.startswith("run failed:")]
-    assert "warehouse postgresql+psycopg://postgres@127.0.0.1" in line
-    assert "unreachable after retries: OperationalError" in line
+    assert result.exit_code == 2
+    assert "warehouse postgresql+psycopg://postgres@127.0.0.1" in result.output
+    state = annual_run(year=YEAR, source=str(exports), warehouse=url, return_state=True)
+    assert state.is_failed()
+    assert state.message.startswith("warehouse postgresql+psycopg://postgres@127.0.0.1")
+    assert "unreachable after retries: OperationalError" in state.message
 
 
 def test_a_failed_run_is_announced_to_the_webhook(

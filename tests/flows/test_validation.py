@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 import yaml
 from typer.testing import CliRunner
 
-from flows.validation import validate
+from flows.cli import app
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "exports"
 IFO = FIXTURES / "ifo" / "2024"
@@ -20,9 +19,6 @@ EXPECTED = yaml.safe_load((FIXTURES / "expected.yaml").read_text(encoding="utf-8
 
 
 def invoke(*args: str) -> tuple[int, str]:
-    app = typer.Typer()
-    app.command("validate")(validate)
-    app.command("unused")(lambda: None)  # two commands, so "validate" is addressed by name
     result = CliRunner().invoke(app, ["validate", *args], env={"COLUMNS": "200"})
     return result.exit_code, result.output
 
@@ -113,8 +109,9 @@ def test_the_quarantine_csv_defuses_formulas(in_empty_folder: Path) -> None:
         str(target),
     )
     assert status == 0
+    assert target.read_bytes().startswith("\ufeffsource_file;row_number;".encode())  # Excel (sv)
     with target.open(encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        rows = list(csv.DictReader(handle, delimiter=";"))
     assert len(rows) == len(EXPECTED["ifo/2024/bad_rows.csv"]["quarantined"])
     formula_row = next(row for row in rows if row["row_number"] == "12")
     assert formula_row["IFO_KONTAKT"] == "'=1+1"  # written as "=1+1" in the export

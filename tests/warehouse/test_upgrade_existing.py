@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
-import typer
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from flows.database import db_upgrade
+from flows.cli import app
 from warehouse.db import create_warehouse_engine, upgrade
 from warehouse.load import begin_load
 
@@ -18,9 +17,7 @@ def test_db_upgrade_keeps_the_loads_of_a_0001_warehouse(backend_url: str) -> Non
     load_id = begin_load(
         engine, survey="ifo", year=2024, source="file:///x", flow_run_id=None, settings={}
     )
-    app = typer.Typer()
-    app.command()(db_upgrade)
-    result = CliRunner().invoke(app, ["--warehouse", backend_url])
+    result = CliRunner().invoke(app, ["db", "upgrade", "--warehouse", backend_url])
     assert result.exit_code == 0, result.output
     with engine.connect() as connection:
         loads = pd.read_sql(text("SELECT load_id, status FROM audit.loads"), connection)

@@ -1,0 +1,49 @@
+"""Tables a person can read in any terminal width, in a pipe and in a log.
+
+A table is printed as a table when its columns fit the width at their natural size; otherwise
+each row becomes a block of ``column: value`` lines. Nothing is ever cut short: a file name or
+a row number that does not fit one line goes on the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from rich.cells import cell_len
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+
+def print_records(
+    console: Console,
+    title: str,
+    rows: Sequence[dict[str, str]],
+    *,
+    left: Collection[str] = (),
+) -> None:
+    """``rows`` (column → text) under ``title``; columns in ``left`` are aligned left. Text is
+    shown as written, never read as markup (it may come from a file or from Kolada)."""
+    columns = list(rows[0]) if rows else []
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="left" if column in left else "right", overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(value) for value in row.values()))
+    if _natural_width(columns, rows) <= console.width:
+        console.print(table)
+        return
+    console.print(title, style="bold", markup=False, highlight=False)
+    width = max(map(len, columns), default=0)
+    for number, row in enumerate(rows, start=1):
+        console.print(f"[{number}]", style="bold", markup=False, highlight=False)
+        for column, value in row.items():
+            console.print(f"  {column:<{width}}  {value}", markup=False, highlight=False)
+
+
+def _natural_width(columns: Sequence[str], rows: Sequence[dict[str, str]]) -> int:
+    """The width of the table with no cell wrapped: widest cell, padding and rule per column."""
+    widest = [
+        max([cell_len(column), *(cell_len(row[column]) for row in rows)]) for column in columns
+    ]
+    return sum(widest) + 3 * len(columns) + 1
