@@ -28,6 +28,7 @@ from tasks.suppression import Hierarchy, suppress
 # never published.
 UNKNOWN_GENDER = "X"
 NO_UNIT = ""
+REMAINDER_MARK = "-"  # "ALL-BOU": the members of ALL that are not in BOU, never published
 
 # Surveys whose exports name units (boende, daglig verksamhet) that get figures of their own.
 ENHET_SURVEYS = frozenset({"fh"})
@@ -70,7 +71,7 @@ def aggregate(
     """
     enkater = catalogue.enkater(survey, year)
     _require_enkater(respondents["verksamhet"], enkater, "respondents")
-    composites = catalogue.composites(survey, year)
+    composites = _with_remainder_groups(catalogue.composites(survey, year))
     rollup = _RollUp(composites, with_enhet=survey in ENHET_SURVEYS)
     hierarchies = _Hierarchies(composites)
     stratum, strata = _strata(respondents)
@@ -357,21 +358,56 @@ class _Hierarchies:
 
     def group_sums(self) -> list[tuple[str, list[str]]]:
         """Each group with its parts: its member enkäter, and, for every smaller group within
-        it, that group together with the remaining members (ALL = BOU + EKB + MOB)."""
+        it, that group together with the rest (ALL = BOU + the group of EKB and MOB)."""
         sums = []
         for group, members in self.composites.items():
             sums.append((group, list(members)))
-            for inner, inner_members in self.composites.items():
-                if inner != group and inner_members and set(inner_members) <= set(members):
-                    rest = [member for member in members if member not in inner_members]
-                    sums.append((group, [inner, *rest]))
+            for inner, rest in _inner_groups(self.composites, group):
+                others = [_remainder_group(group, inner)] if len(rest) > 1 else rest
+                sums.append((group, [inner, *others]))
         return sums
 
 
+def _inner_groups(
+    composites: Mapping[str, Sequence[str]], group: str
+) -> list[tuple[str, list[str]]]:
+    """(group within ``group``, the other members of ``group``) for every published group."""
+    members = composites[group]
+    return [
+        (inner, [member for member in members if member not in inner_members])
+        for inner, inner_members in composites.items()
+        if inner != group
+        and REMAINDER_MARK not in inner
+        and inner_members
+        and set(inner_members) <= set(members)
+    ]
+
+
+def _remainder_group(group: str, inner: str) -> str:
+    return f"{group}{REMAINDER_MARK}{inner}"
+
+
+def _with_remainder_groups(composites: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """The composites, and for each group within another the group of the other members.
+
+    ALL − BOU is EKB + MOB: whoever reads ALL and BOU reads that sum, so it is a cell of its
+    own while suppression decides (with its kommuner, genders …), never published.
+    """
+    remainders = {
+        _remainder_group(group, inner): rest
+        for group in composites
+        for inner, rest in _inner_groups(composites, group)
+        if len(rest) > 1
+    }
+    return {**{group: list(members) for group, members in composites.items()}, **remainders}
+
+
 def _unpublished(cells: pd.DataFrame) -> pd.Series:
-    """Cells that take part in suppression but are never published: unknown gender, no unit."""
+    """Cells that take part in suppression but are never published: unknown gender, no unit,
+    the rest of a group beside a group within it."""
     no_unit = (cells["level"] == "enhet") & (cells["area_code"] == _unit_area(cells, NO_UNIT))
-    return (cells["gender"] == UNKNOWN_GENDER) | no_unit
+    remainder = cells["verksamhet"].str.contains(REMAINDER_MARK, regex=False)
+    return (cells["gender"] == UNKNOWN_GENDER) | no_unit | remainder
 
 
 def _unit_area(cells: pd.DataFrame, enhet_id: pd.Series | str) -> pd.Series:
