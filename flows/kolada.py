@@ -19,6 +19,7 @@ from tasks.kolada import (
     require_published_year,
     store_kolada_values_task,
 )
+from tasks.rounding import half_up
 from warehouse.db import create_warehouse_engine, upgrade
 
 SHOWN_DIFFERENCES = 20
@@ -49,9 +50,9 @@ def kolada_reconciliation(
 
 
 def _shown(value: object) -> str:
-    """A table cell: a figure to one decimal, a missing one as a dash (never "nan")."""
+    """A table cell: a figure to one decimal (half up), a missing one as a dash (never "nan")."""
     if isinstance(value, float):
-        return "–" if pd.isna(value) else f"{value:.1f}"
+        return "–" if pd.isna(value) else str(half_up(value, 1))
     return str(value)
 
 

@@ -95,8 +95,8 @@ def test_report_renders_figures_charts_and_suppression(published: Engine, tmp_pa
     assert "72 %" in text
     assert "+15 procentenheter (signifikant)" in text
     # helhetssyn 81/100 vs 80/100: +1 pp, not significant
-    assert "+1 procentenheter" in text
-    assert "+1 procentenheter (signifikant)" not in text
+    assert "+1 procentenhet" in text
+    assert "+1 procentenhet (signifikant)" not in text
     # tydlig information: 4 answers in Kalmar → suppressed, never a number
     assert f"tydlig information {SUPPRESSED_TEXT}" in text
     assert dom.count("<svg") == 1 + 3  # the bar chart and one trend chart per question
