@@ -102,7 +102,9 @@ def aggregate(
         ),
         distribution=_publish(distribution, AnswerDistribution, ["n", "pct"]),
         response_counts=_publish(
-            response_counts, ResponseCounts, ["n_respondents", "n_distributed", "response_rate"]
+            response_counts,
+            ResponseCounts,
+            ["n_respondents", "n_distributed", "n_covered", "response_rate"],
         ),
     )
 
@@ -280,7 +282,8 @@ def _with_distributed(
     catalogue: Catalogue,
     enkater: Sequence[str],
 ) -> pd.DataFrame:
-    """Questionnaires handed out, and the response rate, of gender T cells.
+    """Questionnaires handed out, the respondents they cover, and the response rate, of gender
+    T cells.
 
     A roll-up sums only the (kommun, enkät) parts that have a count of questionnaires handed
     out, and its rate uses the respondents of those same parts (``n_covered``), so a rate never
@@ -309,7 +312,7 @@ def _with_distributed(
     rate = 100 * merged["n_covered"] / n_distributed.where(n_distributed > 0)
     merged["response_rate"] = rate.astype("float64")
     merged["n_distributed"] = n_distributed
-    return _in_order(merged.drop(columns="n_covered"), CELL_KEY)
+    return _in_order(merged, CELL_KEY)
 
 
 def _in_order(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:

@@ -42,7 +42,7 @@ CELL_KEYS = ["level", "area_code", "verksamhet", "gender"]
 FIGURES = {
     "results": ["n_valid", "n_positive", "pct_positive", "ci_low", "ci_high"],
     "answer_distribution": ["n", "pct"],
-    "response_counts": ["n_respondents", "n_distributed", "response_rate"],
+    "response_counts": ["n_respondents", "n_distributed", "n_covered", "response_rate"],
 }
 PARTITIONS = (  # the tables a publish replaces
     "raw.respondents",

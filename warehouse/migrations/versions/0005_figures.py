@@ -1,0 +1,426 @@
+"""Figures that say what they mean, and the statements of a municipality's press release.
+
+- ``response_counts`` publishes the respondents its rate is computed on
+  (``n_respondents_with_distributed``: rate = 100 · it / ``n_distributed`` on every row).
+- ``results`` says how län and riket figures aggregate (``aggregation = 'pooled'``) and adds,
+  beside them, Kolada's convention: the unweighted mean of the published kommun figures.
+- ``trends``: ``significant`` is NULL where nothing can be tested, and ``comparable`` is FALSE
+  where the two years' cells are not the same population (a län's or riket's set of kommuner,
+  or a composite group's enkäter, changed); a change that is not comparable is never tested.
+- ``quality_areas``: the area figure is this project's unweighted mean of question shares, not
+  an SKR measure (``unweighted_mean_pct``); ``not_applicable`` (the verksamhet does not ask every
+  question of the area) is told apart from ``suppressed``.
+- ``kolada_comparison`` flags a figure whose half-up rounding differs from Kolada's.
+- New: ``rankings``, ``verksamhet_means``, ``all_answers`` and ``gender_differences`` — the
+  figures of a press release, each over published figures only, so nothing hidden can be
+  recovered from them.
+
+A trend and a gender difference are tested by one two-proportion z-test (``_z_test``) at the
+critical value recorded with the load that published the year.
+
+Revision ID: 0005_figures
+Revises: 0004_disclosure
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005_figures"
+down_revision: str | None = "0003_statistics"  # TEMP
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+SAME_PLACE = """
+        {a}.survey = {b}.survey AND {a}.level = {b}.level AND {a}.area_code = {b}.area_code
+        AND {a}.verksamhet = {b}.verksamhet"""
+SAME_CELL = SAME_PLACE + " AND {a}.gender = {b}.gender"
+
+# The critical value of the z-test, per survey and year: the one the publishing load recorded.
+CRITICAL = """
+published_load AS (
+    SELECT survey, year, MAX(load_id) AS load_id
+    FROM audit.loads WHERE status = 'published' GROUP BY survey, year
+),
+critical AS (
+    SELECT p.survey, p.year,
+        CAST(CAST(l.settings AS JSON) ->> 'z_critical' AS DOUBLE PRECISION) AS z_critical
+    FROM published_load AS p JOIN audit.loads AS l ON l.load_id = p.load_id
+)"""
+
+# Where a composite group's member enkäter differ between a year and the year before.
+MEMBER = """(
+    {group}.members = '*'
+    OR ';' || {group}.members || ';' LIKE '%;' || {enkat}.verksamhet || ';%')"""
+
+
+def _z_test(a: str, b: str) -> tuple[str, str]:
+    """The z-score of the difference of two shares (``{a}_…`` minus ``{b}_…`` columns), and
+    whether it is significant: NULL where it cannot be tested (a share missing or no critical
+    value), FALSE where both shares are equal at 0 or 100 % (no variance, no difference)."""
+    pooled = (
+        f"CAST({a}_n_positive + {b}_n_positive AS DOUBLE PRECISION)"
+        f" / NULLIF({a}_n_valid + {b}_n_valid, 0)"
+    )
+    z_score = (
+        f"({a}_pct_positive - {b}_pct_positive) / 100 / NULLIF(SQRT({pooled} * (1 - {pooled})"
+        f" * (1.0 / NULLIF({a}_n_valid, 0) + 1.0 / NULLIF({b}_n_valid, 0))), 0)"
+    )
+    significant = (
+        f"CASE WHEN {a}_pct_positive IS NOT NULL AND {b}_pct_positive IS NOT NULL"
+        f" AND z_critical IS NOT NULL THEN COALESCE(ABS({z_score}) > z_critical, FALSE) END"
+    )
+    return z_score, significant
+
+
+TREND_Z, TREND_SIGNIFICANT = _z_test("this", "prev")
+
+TRENDS = f"""
+WITH {CRITICAL},
+kommuner AS (
+    SELECT survey, year, verksamhet, 'lan' AS level, lan_kod AS area_code, kommun_kod
+    FROM reporting.response_counts WHERE level = 'kommun' AND gender = 'T'
+    UNION ALL
+    SELECT survey, year, verksamhet, 'riket', '0000', kommun_kod
+    FROM reporting.response_counts WHERE level = 'kommun' AND gender = 'T'
+),
+kommuner_kept AS (
+    SELECT c.survey, c.year, c.level, c.area_code, c.verksamhet,
+        COUNT(*) AS n_kommuner, COUNT(p.kommun_kod) AS n_kept
+    FROM kommuner AS c
+        LEFT JOIN kommuner AS p ON p.survey = c.survey AND p.year = c.year - 1
+            AND p.level = c.level AND p.area_code = c.area_code
+            AND p.verksamhet = c.verksamhet AND p.kommun_kod = c.kommun_kod
+    GROUP BY c.survey, c.year, c.level, c.area_code, c.verksamhet
+),
+kommuner_changed AS (
+    SELECT c.survey, c.year, c.level, c.area_code, c.verksamhet
+    FROM kommuner_kept AS c
+        LEFT JOIN kommuner_kept AS p ON p.survey = c.survey AND p.year = c.year - 1
+            AND p.level = c.level AND p.area_code = c.area_code AND p.verksamhet = c.verksamhet
+    WHERE c.n_kept < c.n_kommuner OR c.n_kept < COALESCE(p.n_kommuner, 0)
+),
+enkater_changed AS (
+    SELECT DISTINCT g.survey, y.year, g.verksamhet
+    FROM core.dim_verksamhet AS g
+        JOIN (SELECT DISTINCT survey, year FROM reporting.results) AS y ON y.survey = g.survey
+        JOIN core.dim_verksamhet AS e ON e.survey = g.survey AND e.kind = 'enkat'
+            AND {MEMBER.format(group="g", enkat="e")}
+    WHERE g.kind = 'composite' AND (e.first_year = y.year OR e.last_year = y.year - 1)
+),
+paired AS (
+    SELECT c.*,
+        c.n_valid AS this_n_valid, c.n_positive AS this_n_positive,
+        c.pct_positive AS this_pct_positive,
+        p.n_valid AS prev_n_valid, p.n_positive AS prev_n_positive,
+        p.pct_positive AS prev_pct_positive, p.suppressed AS prev_suppressed,
+        CASE WHEN p.suppressed IS NOT NULL
+            THEN kc.survey IS NULL AND ec.survey IS NULL END AS comparable,
+        k.z_critical
+    FROM reporting.results AS c
+        LEFT JOIN reporting.results AS p ON {SAME_CELL.format(a="p", b="c")}
+            AND p.year = c.year - 1 AND p.question_id = c.question_id
+        LEFT JOIN kommuner_changed AS kc ON {SAME_PLACE.format(a="kc", b="c")}
+            AND kc.year = c.year
+        LEFT JOIN enkater_changed AS ec ON ec.survey = c.survey AND ec.year = c.year
+            AND ec.verksamhet = c.verksamhet
+        LEFT JOIN critical AS k ON k.survey = c.survey AND k.year = c.year
+)
+SELECT survey, year, level, area_code, area_name, kommun_kod, lan_kod, verksamhet,
+    verksamhet_name, gender, question_id, question_text, kolada_short, quality_area,
+    n_valid, n_positive, pct_positive, suppressed,
+    prev_n_valid, prev_n_positive, prev_pct_positive, prev_suppressed,
+    pct_positive - prev_pct_positive AS change_pp, comparable,
+    {TREND_Z} AS z_score, z_critical,
+    CASE WHEN comparable THEN {TREND_SIGNIFICANT} END AS significant
+FROM paired"""
+
+QUALITY_AREAS = f"""
+WITH survey_years AS (
+    SELECT DISTINCT survey, year FROM reporting.results
+),
+area_questions AS (
+    SELECT y.survey, y.year, q.quality_area, COUNT(*) AS n_area_questions
+    FROM survey_years AS y
+        JOIN core.dim_question AS q ON q.survey = y.survey
+            AND (q.first_year IS NULL OR q.first_year <= y.year)
+            AND (q.last_year IS NULL OR y.year <= q.last_year)
+    GROUP BY y.survey, y.year, q.quality_area
+),
+asked AS (
+    SELECT DISTINCT y.survey, y.year, v.verksamhet, q.quality_area, q.question_id
+    FROM survey_years AS y
+        JOIN core.dim_verksamhet AS v ON v.survey = y.survey
+        JOIN core.dim_verksamhet AS e ON e.survey = y.survey AND e.kind = 'enkat'
+            AND (e.first_year IS NULL OR e.first_year <= y.year)
+            AND (e.last_year IS NULL OR y.year <= e.last_year)
+            AND (e.verksamhet = v.verksamhet
+                OR (v.kind = 'composite' AND {MEMBER.format(group="v", enkat="e")}))
+        JOIN core.dim_questionnaire AS qn
+            ON qn.survey = y.survey AND qn.verksamhet = e.verksamhet
+        JOIN core.dim_question AS q ON q.survey = qn.survey AND q.question_id = qn.question_id
+            AND (q.first_year IS NULL OR q.first_year <= y.year)
+            AND (q.last_year IS NULL OR y.year <= q.last_year)
+),
+expected AS (
+    SELECT survey, year, verksamhet, quality_area, COUNT(*) AS n_questions
+    FROM asked GROUP BY survey, year, verksamhet, quality_area
+),
+cells AS (
+    SELECT DISTINCT survey, year, level, area_code, area_name, kommun_kod, lan_kod,
+        verksamhet, verksamhet_name, gender
+    FROM reporting.results
+),
+published AS (
+    SELECT r.survey, r.year, r.level, r.area_code, r.verksamhet, r.gender, a.quality_area,
+        COUNT(r.pct_positive) AS n_published, AVG(r.pct_positive) AS mean_pct,
+        SUM(CASE WHEN r.suppressed THEN 1 ELSE 0 END) AS n_suppressed
+    FROM reporting.results AS r
+        JOIN asked AS a ON a.survey = r.survey AND a.year = r.year
+            AND a.verksamhet = r.verksamhet AND a.question_id = r.question_id
+    GROUP BY r.survey, r.year, r.level, r.area_code, r.verksamhet, r.gender, a.quality_area
+)
+SELECT c.survey, c.year, c.level, c.area_code, c.area_name, c.kommun_kod, c.lan_kod,
+    c.verksamhet, c.verksamhet_name, c.gender, e.quality_area, q.n_area_questions,
+    e.n_questions, COALESCE(p.n_published, 0) AS n_published,
+    CASE WHEN e.n_questions = q.n_area_questions AND p.n_published = e.n_questions
+        THEN p.mean_pct END AS unweighted_mean_pct,
+    e.n_questions < q.n_area_questions AS not_applicable,
+    COALESCE(p.n_suppressed, 0) > 0 AS suppressed
+FROM cells AS c
+    JOIN expected AS e
+        ON e.survey = c.survey AND e.year = c.year AND e.verksamhet = c.verksamhet
+    JOIN area_questions AS q
+        ON q.survey = c.survey AND q.year = c.year AND q.quality_area = e.quality_area
+    LEFT JOIN published AS p ON {SAME_CELL.format(a="p", b="c")}
+        AND p.year = c.year AND p.quality_area = e.quality_area"""
+
+# Kolada's areas: a kommun by its code, a län (region) as "00" + län code, riket as "0000".
+# A share compares with ours rounded half up, as Kolada publishes: 90.5 differs from 90.
+KOLADA_COMPARISON = """
+WITH published AS (
+    SELECT v.kpi, d.title AS kpi_title, v.year, v.municipality_id, v.gender, v.value, v.status,
+        d.survey, d.verksamhet, d.question_id, d.measure,
+        CASE
+            WHEN v.municipality_id = '0000' THEN 'riket'
+            WHEN SUBSTRING(v.municipality_id FROM 1 FOR 2) = '00' THEN 'lan'
+            ELSE 'kommun'
+        END AS level,
+        CASE
+            WHEN v.municipality_id <> '0000' AND SUBSTRING(v.municipality_id FROM 1 FOR 2) = '00'
+            THEN SUBSTRING(v.municipality_id FROM 3 FOR 2)
+            ELSE v.municipality_id
+        END AS area_code
+    FROM core.kolada_values AS v JOIN core.dim_kolada_kpi AS d ON d.kpi_id = v.kpi
+),
+ours AS (
+    SELECT survey, year, level, area_code, area_name, verksamhet, gender, question_id,
+        'positive' AS measure, pct_positive AS value
+    FROM reporting.results
+    UNION ALL
+    SELECT survey, year, level, area_code, MAX(area_name), verksamhet, gender, question_id,
+        role, SUM(pct)
+    FROM reporting.answer_distribution WHERE role IN ('middle', 'negative')
+    GROUP BY survey, year, level, area_code, verksamhet, gender, question_id, role
+    UNION ALL
+    SELECT survey, year, level, area_code, area_name, verksamhet, gender, '',
+        'svarsfrekvens', response_rate
+    FROM reporting.response_counts
+    UNION ALL
+    SELECT survey, year, level, area_code, area_name, verksamhet, gender, '',
+        'antal_svar', CAST(n_respondents AS DOUBLE PRECISION)
+    FROM reporting.response_counts
+)
+SELECT p.kpi, p.kpi_title, p.year, p.municipality_id, p.level, p.area_code, o.area_name,
+    p.gender, p.survey, p.verksamhet, p.question_id, p.measure, p.status AS published_status,
+    p.value AS published_value, o.value AS our_value, o.value - p.value AS difference,
+    CASE
+        WHEN p.value IS NULL AND o.value IS NULL THEN FALSE
+        WHEN p.value IS NULL OR o.value IS NULL THEN TRUE
+        ELSE o.value < p.value - 0.5 OR o.value >= p.value + 0.5
+    END AS differs
+FROM published AS p
+    JOIN ours AS o ON o.survey = p.survey AND o.year = p.year AND o.level = p.level
+        AND o.area_code = p.area_code AND o.verksamhet = p.verksamhet
+        AND o.gender = p.gender AND o.question_id = p.question_id AND o.measure = p.measure"""
+
+# Kolada's bands: the best quarter of the ranked kommuner, the middle half, the lowest quarter
+# (ties share a rank, so they share a band); fewer than this many ranked kommuner get no band.
+MIN_RANKED_FOR_BAND = 4
+
+RANKINGS = f"""
+WITH figures AS (
+    SELECT survey, year, area_code AS kommun_kod, area_name, verksamhet, verksamhet_name,
+        gender, 'pct_positive' AS measure, question_id, kolada_short, pct_positive AS value
+    FROM reporting.results WHERE level = 'kommun' AND pct_positive IS NOT NULL
+    UNION ALL
+    SELECT survey, year, area_code, area_name, verksamhet, verksamhet_name, gender,
+        'n_respondents', '', '', CAST(n_respondents AS DOUBLE PRECISION)
+    FROM reporting.response_counts WHERE level = 'kommun' AND n_respondents IS NOT NULL
+),
+ranked AS (
+    SELECT figures.*,
+        RANK() OVER (PARTITION BY survey, year, verksamhet, gender, measure, question_id
+            ORDER BY value DESC) AS rank,
+        RANK() OVER (PARTITION BY survey, year, verksamhet, gender, measure, question_id
+            ORDER BY value) AS rank_from_lowest,
+        COUNT(*) OVER (PARTITION BY survey, year, verksamhet, gender, measure, question_id)
+            AS n_ranked
+    FROM figures
+)
+SELECT survey, year, kommun_kod, area_name, verksamhet, verksamhet_name, gender, measure,
+    question_id, kolada_short, value, rank, n_ranked,
+    CASE
+        WHEN n_ranked < {MIN_RANKED_FOR_BAND} THEN NULL
+        WHEN 4 * rank <= n_ranked THEN 'best_quartile'
+        WHEN 4 * rank_from_lowest <= n_ranked THEN 'lowest_quartile'
+        ELSE 'middle_half'
+    END AS band
+FROM ranked"""
+
+# The parts of a survey as a whole: every composite group but the whole ('*'), and every enkät
+# in no such group (IFO: EKB, MOB and BOU).
+VERKSAMHET_MEANS = f"""
+WITH parts AS (
+    SELECT v.survey, v.verksamhet
+    FROM core.dim_verksamhet AS v
+    WHERE (v.kind = 'composite' AND v.members <> '*')
+        OR (v.kind = 'enkat' AND NOT EXISTS (
+            SELECT 1 FROM core.dim_verksamhet AS g
+            WHERE g.survey = v.survey AND g.kind = 'composite' AND g.members <> '*'
+                AND {MEMBER.format(group="g", enkat="v")}))
+)
+SELECT r.survey, r.year, r.level, r.area_code, MAX(r.area_name) AS area_name,
+    MAX(r.kommun_kod) AS kommun_kod, MAX(r.lan_kod) AS lan_kod, r.gender, r.question_id,
+    MAX(r.kolada_short) AS kolada_short, COUNT(*) AS n_verksamheter,
+    COUNT(r.pct_positive) AS n_published,
+    CASE WHEN COUNT(r.pct_positive) = COUNT(*) THEN AVG(r.pct_positive) END
+        AS mean_of_pct_positive,
+    COUNT(r.pct_positive) < COUNT(*) AS suppressed
+FROM reporting.results AS r
+    JOIN parts AS p ON p.survey = r.survey AND p.verksamhet = r.verksamhet
+GROUP BY r.survey, r.year, r.level, r.area_code, r.gender, r.question_id"""
+
+ALL_ANSWERS = """
+SELECT survey, year, level, area_code, MAX(area_name) AS area_name,
+    MAX(kommun_kod) AS kommun_kod, MAX(lan_kod) AS lan_kod, verksamhet,
+    MAX(verksamhet_name) AS verksamhet_name, gender, COUNT(*) AS n_questions,
+    CASE WHEN COUNT(n_valid) = COUNT(*) THEN SUM(n_valid) END AS n_valid,
+    CASE WHEN COUNT(n_valid) = COUNT(*) THEN SUM(n_positive) END AS n_positive,
+    CASE WHEN COUNT(n_valid) = COUNT(*)
+        THEN 100.0 * SUM(n_positive) / NULLIF(SUM(n_valid), 0) END AS pct_positive,
+    COUNT(n_valid) < COUNT(*) AS suppressed
+FROM reporting.results
+GROUP BY survey, year, level, area_code, verksamhet, gender"""
+
+GENDER_Z, GENDER_SIGNIFICANT = _z_test("women", "men")
+
+GENDER_DIFFERENCES = f"""
+WITH {CRITICAL},
+paired AS (
+    SELECT w.survey, w.year, w.level, w.area_code, w.area_name, w.kommun_kod, w.lan_kod,
+        w.verksamhet, w.verksamhet_name, w.question_id, w.question_text, w.kolada_short,
+        w.n_valid AS women_n_valid, w.n_positive AS women_n_positive,
+        w.pct_positive AS women_pct_positive,
+        m.n_valid AS men_n_valid, m.n_positive AS men_n_positive,
+        m.pct_positive AS men_pct_positive, k.z_critical
+    FROM reporting.results AS w
+        JOIN reporting.results AS m ON {SAME_PLACE.format(a="m", b="w")}
+            AND m.year = w.year AND m.question_id = w.question_id AND m.gender = 'M'
+        LEFT JOIN critical AS k ON k.survey = w.survey AND k.year = w.year
+    WHERE w.gender = 'K'
+)
+SELECT paired.*, women_pct_positive - men_pct_positive AS difference_pp,
+    {GENDER_Z} AS z_score, {GENDER_SIGNIFICANT} AS significant
+FROM paired"""
+
+NEW_VIEWS: dict[str, tuple[str, str]] = {
+    "rankings": (
+        "One row per kommun and published figure (a question cell''s share of positive "
+        "answers, or its respondents): its rank among the kommuner with that figure published "
+        "(ties share a rank), how many were ranked, and Kolada''s band: best_quartile, "
+        "middle_half or lowest_quartile (none under four ranked).",
+        RANKINGS,
+    ),
+    "verksamhet_means": (
+        "One row per cell (without verksamhet) and question: the mean of the shares of positive "
+        "answers of the survey''s verksamheter (IFO: EKB, MOB, BOU), a mean of shares, not a "
+        "share of respondents; only where every verksamhet''s share is published.",
+        VERKSAMHET_MEANS,
+    ),
+    "all_answers": (
+        "One row per cell: positive answers among all valid answers to all its questions; only "
+        "where every question of the cell is published.",
+        ALL_ANSWERS,
+    ),
+    "gender_differences": (
+        "One row per cell and question with women and men: the difference women − men in "
+        "percentage points and whether it is significant (the two-proportion z-test of trends; "
+        "NULL where either is suppressed).",
+        GENDER_DIFFERENCES,
+    ),
+}
+
+STATISTICS_VIEWS: dict[str, tuple[str, str]] = {
+    "trends": (
+        "One row per published cell and question: the same cell the year before, the change in "
+        "percentage points, whether the two cells are the same population (comparable: the "
+        "same kommuner of a län or riket, the same enkäter of a group), and whether the change "
+        "is significant (two-proportion z-test); NULL where it cannot be tested.",
+        TRENDS,
+    ),
+    "quality_areas": (
+        "One row per cell and quality area (SKR''s area names): unweighted_mean_pct is this "
+        "project''s unweighted mean of the area''s question shares, not an SKR measure; only "
+        "where the verksamhet asks every question of the area (else not_applicable) and every "
+        "one is published (suppressed: one is hidden).",
+        QUALITY_AREAS,
+    ),
+    "kolada_comparison": (
+        "One row per Kolada KPI, year, area and gender where we have the cell: Kolada''s "
+        "published value, ours, the difference, and whether ours rounded half up differs.",
+        KOLADA_COMPARISON,
+    ),
+}
+
+
+def _create(views: dict[str, tuple[str, str]]) -> None:
+    for name, (comment, select) in views.items():
+        op.execute(f"CREATE VIEW reporting.{name} AS\n{select}")
+        op.execute(f"COMMENT ON VIEW reporting.{name} IS '{comment}'")
+
+
+# The revision whose trends, quality_areas and kolada_comparison a downgrade restores.
+PREVIOUS_STATISTICS = "0003_statistics"
+
+# The respondents of the parts with a count of questionnaires handed out: the rate's numerator.
+COVERED_IN = ("core", "staging")
+
+
+def upgrade() -> None:
+    for name in reversed(STATISTICS_VIEWS):
+        op.execute(f"DROP VIEW reporting.{name}")
+    for schema in COVERED_IN:
+        op.add_column("fct_response_counts", sa.Column("n_covered", sa.BigInteger()), schema=schema)
+    _create(STATISTICS_VIEWS)
+    _create(NEW_VIEWS)
+
+
+def downgrade() -> None:
+    for name in [*NEW_VIEWS, *STATISTICS_VIEWS]:
+        op.execute(f"DROP VIEW reporting.{name}")
+    for schema in COVERED_IN:
+        op.drop_column("fct_response_counts", "n_covered", schema=schema)
+    _create(_previous_views(PREVIOUS_STATISTICS))
+
+
+def _previous_views(revision: str) -> dict[str, tuple[str, str]]:
+    """The views as ``revision`` created them: what a downgrade restores."""
+    module = importlib.import_module(f"warehouse.migrations.versions.{revision}")
+    views: dict[str, tuple[str, str]] = module.VIEWS
+    return views
