@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine, text
 
 from schemas.catalogue import RIKET_CODE
+from tasks.press import headlines, press_statements
 from tasks.rounding import half_up, whole_percent
 
 OVERVIEW_GROUP = "ALL"  # the composite group of every enkät: the survey as a whole
@@ -74,6 +75,7 @@ class ReportData:
     figures: pd.DataFrame  # one row per survey, year, area and question (FIGURES)
     respondents: pd.DataFrame  # one row per survey and area of ``year`` (RESPONDENTS)
     settings: Mapping[str, Mapping[str, Any]]  # survey → the statistical settings of its load
+    press: Mapping[str, list[str]]  # survey → the press release's sentences (a kommun's report)
 
 
 def read_report_data(engine: Engine, year: int, kommun: str | None = None) -> ReportData:
@@ -86,11 +88,16 @@ def read_report_data(engine: Engine, year: int, kommun: str | None = None) -> Re
             survey: json.loads(recorded)
             for survey, recorded in conn.execute(LOAD_SETTINGS, {"year": year})
         }
+        press = {
+            survey: press_statements(conn, year, kommun, headline)
+            for survey, headline in headlines().items()
+            if kommun is not None and survey in settings
+        }
     area_code = kommun or RIKET_CODE
     if not ((figures["year"] == year) & (figures["area_code"] == area_code)).any():
         where = f"kommun {kommun}" if kommun else "riket"
         raise LookupError(f"no published figures for {where} in {year}")
-    return ReportData(year, area_code, figures, respondents, settings)
+    return ReportData(year, area_code, figures, respondents, settings, press)
 
 
 def _percent(value: float | None) -> str:
@@ -271,6 +278,8 @@ def render_report(data: ReportData) -> str:
                 "name": str(figures["survey_name"].iloc[0]),
                 "rows": rows.to_dict("records"),
                 "respondents": respondents.to_dict("records"),
+                "press": data.press.get(str(survey), []),
+                "respondents_label": headlines()[str(survey)].respondents_label,
                 "threshold": data.settings[str(survey)]["suppression_threshold"],
                 "confidence": _confidence(data.settings[str(survey)]["confidence_level"]),
                 "bars": bar_chart(rows, area_name, data.area_code),

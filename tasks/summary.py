@@ -13,7 +13,7 @@ HEADLINES_FILE = DEFAULT_REFERENCE_DIR.parent / "headlines.csv"
 
 
 @lru_cache(maxsize=1)
-def _headline_definitions() -> pd.DataFrame:
+def headline_definitions() -> pd.DataFrame:
     """Which question is each survey's headline and how to word it (data, not code)."""
     return pd.read_csv(HEADLINES_FILE, dtype=str, keep_default_na=False)
 
@@ -22,7 +22,7 @@ def headline_figures(
     results: pd.DataFrame, survey: str, catalogue: Catalogue, top: int = 3
 ) -> list[str]:
     """E.g. "0880 Kalmar, IFO totalt, nöjda: 91 % (n = 331)" for the largest municipalities."""
-    definitions = _headline_definitions()
+    definitions = headline_definitions()
     names = dict(
         zip(catalogue.kommuner["kommun_kod"], catalogue.kommuner["kommun_namn"], strict=True)
     )
