@@ -34,7 +34,7 @@ VIEW_COLUMNS = {
         "survey", "year", "level", "area_code", "area_name", "kommun_kod", "lan_kod",
         "verksamhet", "verksamhet_name", "gender", "question_id", "question_text",
         "kolada_short", "quality_area", "n_valid", "n_positive", "pct_positive", "ci_low",
-        "ci_high", "suppressed",
+        "ci_high", "suppressed", "aggregation", "kommun_mean_pct", "n_kommuner_in_mean",
     ],
     "answer_distribution": [
         "survey", "year", "level", "area_code", "area_name", "kommun_kod", "lan_kod",
@@ -45,7 +45,7 @@ VIEW_COLUMNS = {
     "response_counts": [
         "survey", "year", "level", "area_code", "area_name", "kommun_kod", "lan_kod",
         "verksamhet", "verksamhet_name", "gender", "n_respondents", "n_distributed",
-        "response_rate", "suppressed",
+        "response_rate", "suppressed", "n_respondents_with_distributed",
     ],
     "load_history": [
         "load_id", "survey", "year", "flow_run_id", "load_status", "source_file", "file_kind",

@@ -252,3 +252,52 @@ def test_women_minus_men_is_tested_as_trends_are(statistics_engine: Engine) -> N
     kontakt = differences.loc["IFO_KONTAKT"]
     assert pd.isna(kontakt["difference_pp"])
     assert flag(kontakt["significant"]) is None
+
+
+def test_lan_and_riket_pool_and_give_the_mean_of_published_kommuner(
+    statistics_engine: Engine,
+) -> None:
+    engine = statistics_engine
+    load_id = publish_load(engine, "ifo", 2024, 0.05)
+    # kommuner of län 08: 0880 45/50 = 90 %, 0860 6/10 = 60 %, 0861 hidden (3 answers);
+    # of län 01: 0114 70/100 = 70 %. Pooled, län 08 is 53/63 and riket 123/163.
+    rows = [
+        result("kommun", "ALL", "T", "IFO_NOJD", 45, 50),
+        at(result("kommun", "ALL", "T", "IFO_NOJD", 6, 10), "0860", "08"),
+        at(result("kommun", "ALL", "T", "IFO_NOJD", None, 3), "0861", "08"),
+        at(result("kommun", "ALL", "T", "IFO_NOJD", 70, 100), "0114", "01"),
+        result("lan", "ALL", "T", "IFO_NOJD", 53, 63),
+        result("riket", "ALL", "T", "IFO_NOJD", 123, 163),
+    ]
+    write_facts(engine, tables.fct_results, "ifo", 2024, load_id=load_id, rows=rows)
+    results = read(engine, "SELECT * FROM reporting.results").set_index(["level", "area_code"])
+    assert set(results["aggregation"]) == {"pooled"}
+    lan, riket = results.loc[("lan", "08")], results.loc[("riket", "0000")]
+    assert lan["pct_positive"] == pytest.approx(100 * 53 / 63)  # 84.13 % pooled
+    # the hidden kommun is in neither mean, so its share cannot be recovered from them
+    assert lan["kommun_mean_pct"] == pytest.approx(75.0)  # (90 + 60) / 2
+    assert lan["n_kommuner_in_mean"] == 2
+    assert riket["kommun_mean_pct"] == pytest.approx(220 / 3)  # (90 + 60 + 70) / 3 = 73.33
+    assert riket["n_kommuner_in_mean"] == 3
+    assert pd.isna(results.loc[("kommun", "0880"), "kommun_mean_pct"])
+
+
+def test_the_rate_is_the_rows_own_respondents_over_handed_out(statistics_engine: Engine) -> None:
+    engine = statistics_engine
+    load_id = publish_load(engine, "ifo", 2024, 0.05)
+    # län 08: 0880 sent utdelade.csv (60 of 100 handed out answered), 0860 did not (40 answered)
+    # the län's rate is 0880's: 60 / 100 = 60 %, not (60 + 40) / 100
+    row = at(cell("lan", "ALL", "T"), lan="08") | {
+        "n_respondents": 100,
+        "n_distributed": 100,
+        "n_covered": 60,
+        "response_rate": 60.0,
+        "suppressed": False,
+    }
+    write_facts(engine, tables.fct_response_counts, "ifo", 2024, load_id=load_id, rows=[row])
+    counts = read(engine, "SELECT * FROM reporting.response_counts").iloc[0]
+    assert counts["n_respondents"] == 100
+    assert counts["n_respondents_with_distributed"] == 60
+    assert counts["response_rate"] == pytest.approx(
+        100 * counts["n_respondents_with_distributed"] / counts["n_distributed"]
+    )

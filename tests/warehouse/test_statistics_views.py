@@ -246,8 +246,12 @@ def test_kolada_comparison_flags_differences_beyond_rounding(
     expected = {
         # kpi, Kolada area: (level, area_code, ours, published, differs)
         ("U30447", "0880"): ("kommun", "0880", 100 * 49 / 65, 75.0, False),  # 75.38 vs 75
-        ("U30447", "0008"): ("lan", "08", 66.0, 66.0, False),
-        ("U30447", "0000"): ("riket", "0000", 82.0, 80.0, True),
+        # län and riket as Kolada computes them, the mean of the published kommun shares:
+        # (75.3846 + 57) / 2 = 66.1923 (the pooled 66 % and 82 % are not compared)
+        ("U30447", "0008"): ("lan", "08", (100 * 49 / 65 + 57) / 2, 66.0, False),
+        ("U30447", "0000"): ("riket", "0000", (100 * 49 / 65 + 57) / 2, 80.0, True),
+        # 181/200 = 90.5 % is published as 91: Kolada's 90 differs
+        ("U30448", "0880"): ("kommun", "0880", 90.5, 90.0, True),
         ("U30900", "0880"): ("kommun", "0880", 62.5, None, True),  # Kolada: value null
         ("U30901", "0880"): ("kommun", "0880", 65.0, 65.0, False),
         ("U28602", "0880"): ("kommun", "0880", 20.0, 20.0, False),  # middle: code 2
@@ -278,6 +282,11 @@ def write_published_figures(engine: Engine) -> None:
         load_id=ifo,
         rows=[
             result("kommun", "ALL", "T", "IFO_KONTAKT", 49, 65),
+            result("kommun", "ALL", "T", "IFO_KONTAKT", 57, 100)
+            | {"area_code": "0860", "kommun_kod": "0860"},
+            result("kommun", "ALL", "T", "IFO_KONTAKT", None, 3)  # hidden: in no mean
+            | {"area_code": "0861", "kommun_kod": "0861"},
+            result("kommun", "ALL", "T", "IFO_INFO", 181, 200),
             result("lan", "ALL", "T", "IFO_KONTAKT", 66, 100),
             result("riket", "ALL", "T", "IFO_KONTAKT", 82, 100),
         ],
@@ -319,6 +328,7 @@ def recorded_kolada_values() -> pd.DataFrame:
         ("U30447", "0880", 75.0),
         ("U30447", "0008", 66.0),
         ("U30447", "0000", 80.0),
+        ("U30448", "0880", 90.0),
         ("U30447", "1480", 70.0),  # a kommun we have no figures for: not compared
         ("U30900", "0880", None),
         ("U30901", "0880", 65.0),

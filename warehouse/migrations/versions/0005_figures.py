@@ -202,6 +202,8 @@ FROM cells AS c
 
 # Kolada's areas: a kommun by its code, a län (region) as "00" + län code, riket as "0000".
 # A share compares with ours rounded half up, as Kolada publishes: 90.5 differs from 90.
+# Kolada's län and riket shares of positive answers are unweighted means of their kommuner:
+# they compare with kommun_mean_pct, not with the pooled share.
 KOLADA_COMPARISON = """
 WITH published AS (
     SELECT v.kpi, d.title AS kpi_title, v.year, v.municipality_id, v.gender, v.value, v.status,
@@ -220,7 +222,8 @@ WITH published AS (
 ),
 ours AS (
     SELECT survey, year, level, area_code, area_name, verksamhet, gender, question_id,
-        'positive' AS measure, pct_positive AS value
+        'positive' AS measure,
+        CASE WHEN level IN ('lan', 'riket') THEN kommun_mean_pct ELSE pct_positive END AS value
     FROM reporting.results
     UNION ALL
     SELECT survey, year, level, area_code, MAX(area_name), verksamhet, gender, question_id,
@@ -383,7 +386,9 @@ STATISTICS_VIEWS: dict[str, tuple[str, str]] = {
     ),
     "kolada_comparison": (
         "One row per Kolada KPI, year, area and gender where we have the cell: Kolada''s "
-        "published value, ours, the difference, and whether ours rounded half up differs.",
+        "published value, ours (a län''s or riket''s share of positive answers as Kolada "
+        "computes it: the unweighted mean of the published kommun shares), the difference, "
+        "and whether ours rounded half up differs.",
         KOLADA_COMPARISON,
     ),
 }
@@ -395,27 +400,94 @@ def _create(views: dict[str, tuple[str, str]]) -> None:
         op.execute(f"COMMENT ON VIEW reporting.{name} IS '{comment}'")
 
 
-# The revision whose trends, quality_areas and kolada_comparison a downgrade restores.
-PREVIOUS_STATISTICS = "0003_statistics"
+# The revisions that last created the views this one rebuilds: a downgrade restores theirs.
+PREVIOUS_CELLS = "0001_initial"  # results, response_counts
+PREVIOUS_STATISTICS = "0003_statistics"  # trends, quality_areas, kolada_comparison
 
 # The respondents of the parts with a count of questionnaires handed out: the rate's numerator.
 COVERED_IN = ("core", "staging")
+BI_INDEX = "ix_fct_response_counts_area"
+
+
+def _cell_views() -> dict[str, tuple[str, str]]:
+    """results and response_counts as the previous revision built them, with the new columns.
+
+    Each wraps the previous view's query, so its columns stay as they were, in order, and the
+    new ones follow.
+    """
+    previous = _previous_views(PREVIOUS_CELLS)
+    results = f"""
+WITH cells AS ({previous["results"][1]}
+),
+kommun_means AS (
+    SELECT survey, year, 'lan' AS level, lan_kod AS area_code, verksamhet, gender,
+        question_id, AVG(pct_positive) AS kommun_mean_pct,
+        COUNT(*) AS n_kommuner_in_mean
+    FROM core.fct_results
+    WHERE level = 'kommun' AND pct_positive IS NOT NULL
+    GROUP BY survey, year, lan_kod, verksamhet, gender, question_id
+    UNION ALL
+    SELECT survey, year, 'riket', '0000', verksamhet, gender, question_id,
+        AVG(pct_positive), COUNT(*)
+    FROM core.fct_results
+    WHERE level = 'kommun' AND pct_positive IS NOT NULL
+    GROUP BY survey, year, verksamhet, gender, question_id
+)
+SELECT c.*, 'pooled' AS aggregation, m.kommun_mean_pct, m.n_kommuner_in_mean
+FROM cells AS c
+    LEFT JOIN kommun_means AS m ON {SAME_CELL.format(a="m", b="c")} AND m.year = c.year
+        AND m.question_id = c.question_id"""
+    response_counts = f"""
+SELECT c.*, f.n_covered AS n_respondents_with_distributed
+FROM ({previous["response_counts"][1]}
+) AS c
+    JOIN core.fct_response_counts AS f ON {SAME_CELL.format(a="f", b="c")} AND f.year = c.year"""
+    return {
+        "results": (
+            "One row per survey, year, level, area, verksamhet, gender and question: the share "
+            "of positive answers; NULL figures where suppressed. aggregation: län and riket "
+            "pool their respondents (pooled); kommun_mean_pct is Kolada''s group value instead, "
+            "the unweighted mean over the n_kommuner_in_mean kommuner whose share is published.",
+            results,
+        ),
+        "response_counts": (
+            "One row per survey, year, level, area, verksamhet and gender: respondents (in FH "
+            "questionnaires: one person may answer several enkäter), questionnaires handed out "
+            "and the response rate in percent, 100 · n_respondents_with_distributed / "
+            "n_distributed: the respondents of the kommuner and enkäter with a count handed "
+            "out; NULL figures where suppressed.",
+            response_counts,
+        ),
+    }
 
 
 def upgrade() -> None:
-    for name in reversed(STATISTICS_VIEWS):
+    for name in [*reversed(STATISTICS_VIEWS), "results", "response_counts"]:
         op.execute(f"DROP VIEW reporting.{name}")
     for schema in COVERED_IN:
-        op.add_column("fct_response_counts", sa.Column("n_covered", sa.BigInteger()), schema=schema)
+        op.add_column(
+            "fct_response_counts", sa.Column("n_covered", sa.BigInteger()), schema=schema
+        )
+    _create(_cell_views())
     _create(STATISTICS_VIEWS)
     _create(NEW_VIEWS)
 
 
 def downgrade() -> None:
-    for name in [*NEW_VIEWS, *STATISTICS_VIEWS]:
+    for name in [*NEW_VIEWS, *STATISTICS_VIEWS, "results", "response_counts"]:
         op.execute(f"DROP VIEW reporting.{name}")
+    # DuckDB alters no table that an index depends on: the BI index is rebuilt around the drop
+    op.drop_index(BI_INDEX, table_name="fct_response_counts", schema="core")
     for schema in COVERED_IN:
         op.drop_column("fct_response_counts", "n_covered", schema=schema)
+    op.create_index(
+        BI_INDEX,
+        "fct_response_counts",
+        ["survey", "year", "level", "area_code"],
+        schema="core",
+    )
+    previous_cells = _previous_views(PREVIOUS_CELLS)
+    _create({name: previous_cells[name] for name in ("results", "response_counts")})
     _create(_previous_views(PREVIOUS_STATISTICS))
 
 
