@@ -81,15 +81,16 @@ def headlines() -> dict[str, Headline]:
     """Each survey's headline, by survey."""
     definitions = headline_definitions()
     overall = definitions[definitions["verksamhet"] == OVERALL]
+    columns = ["survey", "question_id", "measure_label", "respondents_label"]
     return {
-        row.survey: Headline(row.survey, row.question_id, row.measure_label, row.respondents_label)
-        for row in overall.itertuples()
+        str(row["survey"]): Headline(*(str(row[column]) for column in columns))
+        for row in overall[columns].to_dict("records")
     }
 
 
 def press_statements(conn: Connection, year: int, kommun: str, headline: Headline) -> list[str]:
     """The sentences a press release of ``kommun`` can state for the headline's survey."""
-    params = {
+    params: dict[str, str | int] = {
         "survey": headline.survey,
         "year": year,
         "kommun": kommun,
@@ -97,7 +98,11 @@ def press_statements(conn: Connection, year: int, kommun: str, headline: Headlin
         "question": headline.question_id,
     }
     found = {name: pd.read_sql(text(query), conn, params=params) for name, query in FIGURES.items()}
-    figures = {name: frame.iloc[0].to_dict() for name, frame in found.items() if len(frame)}
+    figures = {
+        name: {str(column): value for column, value in frame.iloc[0].items()}
+        for name, frame in found.items()
+        if len(frame)
+    }
     writers = {
         "share": _share,
         "respondents": _respondents,

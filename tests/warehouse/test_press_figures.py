@@ -114,7 +114,12 @@ def test_ranks_share_ties_count_only_published_kommuner_and_band_by_quarter(
     engine = statistics_engine
     load_id = publish_load(engine, "ifo", 2024, 0.05)
     # helhetssyn: 0114 90 %, 0115 80 %, 0117 80 %, 0120 70 %, 0123 60 %, 0125 hidden
-    shares = {"0114": (90, 100), "0115": (40, 50), "0117": (8, 10), "0120": (70, 100)}
+    shares: dict[str, tuple[int | None, int]] = {
+        "0114": (90, 100),
+        "0115": (40, 50),
+        "0117": (8, 10),
+        "0120": (70, 100),
+    }
     shares |= {"0123": (60, 100), "0125": (None, 3)}
     write_facts(
         engine,
