@@ -142,9 +142,8 @@ def _respondents(row: dict[str, Any], headline: Headline) -> str:
         if pd.isna(row["response_rate"])
         else f", en svarsfrekvens på {whole_percent(row['response_rate'])} procent"
     )
-    return (
-        f"Undersökningen besvarades av {_n(row['n_respondents'])} {headline.respondents_label}"
-        f"{rate}." + _rank(row, "antal")
+    return f"Antal {headline.respondents_label}: {_n(row['n_respondents'])}{rate}." + _rank(
+        row, "antal"
     )
 
 

@@ -180,7 +180,7 @@ def test_the_report_opens_with_the_press_release_figures(
     )
     # 331 respondents of 500 handed out: 66.2 % → 66; 2nd of the 3 published counts
     assert (
-        "Undersökningen besvarades av 331 svarande, en svarsfrekvens på 66 procent. Det är "
+        "Antal svarande: 331, en svarsfrekvens på 66 procent. Det är "
         "plats 2 av 3 kommuner med publicerat antal." in press
     )
     assert "I genomsnitt över de 3 verksamheterna: 71 procent nöjda" in press
