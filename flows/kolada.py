@@ -42,7 +42,10 @@ def kolada_reconciliation(
     upgrade(engine)
     require_published_year(engine, year)
     values = fetch_kolada_values_task(
-        list(catalogue.kolada_kpis["kpi_id"]), year, base_url=settings.kolada_url
+        list(catalogue.kolada_kpis["kpi_id"]),
+        year,
+        base_url=settings.kolada_url,
+        api_version=settings.kolada_api_version,
     )
     store_kolada_values_task(engine, year=year, values=values, catalogue=catalogue)
     comparison: pd.DataFrame = reconciliation_task(engine, year)

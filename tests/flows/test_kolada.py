@@ -64,7 +64,7 @@ def test_kolada_reconciles_a_recorded_answer(warehouse: str, catalogue: Catalogu
         )
     print(result.output)
     assert result.exit_code == 0, result.output
-    first = f"/v2/data/kpi/{kpis}/year/2024"
+    first = f"/v3/data/kpi/{kpis}/year/2024"
     # 429 then page 1; 500 then page 2; page 3
     assert kolada.requests == [
         first,
