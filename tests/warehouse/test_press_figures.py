@@ -16,6 +16,7 @@ from tests.warehouse.test_statistics_views import (
     cell,
     flag,
     publish_load,
+    publish_results,
     read,
     result,
     write_facts,
@@ -206,7 +207,6 @@ def test_the_mean_over_verksamheter_is_a_mean_of_published_shares(
 
 def test_positive_among_all_answers_to_all_questions(statistics_engine: Engine) -> None:
     engine = statistics_engine
-    load_id = publish_load(engine, "fh", 2024, 0.05)
     rows = [
         result("kommun", "ALL", "T", "FH_BESTAMMA", 30, 40),
         result("kommun", "ALL", "T", "FH_TRYGG", 45, 50),
@@ -214,7 +214,7 @@ def test_positive_among_all_answers_to_all_questions(statistics_engine: Engine) 
         result("kommun", "ALL", "M", "FH_BESTAMMA", 10, 12),
         result("kommun", "ALL", "M", "FH_TRYGG", None, 4),
     ]
-    write_facts(engine, tables.fct_results, "fh", 2024, load_id=load_id, rows=rows)
+    publish_results(engine, "fh", 2024, rows)
     answers = read(engine, "SELECT * FROM reporting.all_answers").set_index("gender")
     everyone = answers.loc["T"]
     # (30 + 45 + 77) / (40 + 50 + 110) = 152 / 200 = 76 %
@@ -230,7 +230,6 @@ def test_positive_among_all_answers_to_all_questions(statistics_engine: Engine) 
 
 def test_women_minus_men_is_tested_as_trends_are(statistics_engine: Engine) -> None:
     engine = statistics_engine
-    load_id = publish_load(engine, "ifo", 2024, 0.05)
     rows = [
         result("kommun", "ALL", "K", "IFO_NOJD", 90, 100),
         result("kommun", "ALL", "M", "IFO_NOJD", 80, 100),
@@ -239,7 +238,7 @@ def test_women_minus_men_is_tested_as_trends_are(statistics_engine: Engine) -> N
         result("kommun", "ALL", "K", "IFO_KONTAKT", 30, 40),
         result("kommun", "ALL", "M", "IFO_KONTAKT", None, 3),
     ]
-    write_facts(engine, tables.fct_results, "ifo", 2024, load_id=load_id, rows=rows)
+    publish_results(engine, "ifo", 2024, rows)
     differences = read(engine, "SELECT * FROM reporting.gender_differences").set_index(
         "question_id"
     )

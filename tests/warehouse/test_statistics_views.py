@@ -75,6 +75,13 @@ def result(
     }
 
 
+def publish_results(engine: Engine, survey: str, year: int, rows: list[dict[str, Any]]) -> int:
+    """A published load (at 5 %) of (survey, year) whose results are ``rows``; its load id."""
+    load_id = publish_load(engine, survey, year, 0.05)
+    write_facts(engine, tables.fct_results, survey, year, load_id=load_id, rows=rows)
+    return load_id
+
+
 def write_facts(
     engine: Engine, table: Any, survey: str, year: int, *, load_id: int, rows: list[dict[str, Any]]
 ) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -36,22 +37,33 @@ down_revision: str | None = "0003_statistics"  # TEMP
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SAME_PLACE = """
-        {a}.survey = {b}.survey AND {a}.level = {b}.level AND {a}.area_code = {b}.area_code
-        AND {a}.verksamhet = {b}.verksamhet"""
-SAME_CELL = SAME_PLACE + " AND {a}.gender = {b}.gender"
+# The revisions that last created the views this one rebuilds: a downgrade restores theirs.
+PREVIOUS_CELLS = "0001_initial"  # results, response_counts
+PREVIOUS_STATISTICS = "0003_statistics"  # trends, quality_areas, kolada_comparison
 
-# The critical value of the z-test, per survey and year: the one the publishing load recorded.
-CRITICAL = """
-published_load AS (
-    SELECT survey, year, MAX(load_id) AS load_id
-    FROM audit.loads WHERE status = 'published' GROUP BY survey, year
-),
-critical AS (
-    SELECT p.survey, p.year,
-        CAST(CAST(l.settings AS JSON) ->> 'z_critical' AS DOUBLE PRECISION) AS z_critical
-    FROM published_load AS p JOIN audit.loads AS l ON l.load_id = p.load_id
-)"""
+
+def _revision(name: str) -> Any:
+    """An earlier revision's module: its SQL is frozen, so this one builds on it."""
+    return importlib.import_module(f"warehouse.migrations.versions.{name}")
+
+
+def _changed(sql: str, changes: dict[str, str]) -> str:
+    """``sql`` with each fragment replaced, each found exactly once (else the SQL is not what
+    this revision was written against)."""
+    for old, new in changes.items():
+        if sql.count(old) != 1:
+            raise ValueError(f"expected exactly one {old.strip()[:60]!r} in the previous SQL")
+        sql = sql.replace(old, new)
+    return sql
+
+
+STATISTICS = _revision(PREVIOUS_STATISTICS)
+SAME_CELL: str = STATISTICS.SAME_CELL
+SAME_PLACE = _changed(SAME_CELL, {" AND {a}.gender = {b}.gender": ""})
+
+# The critical value of the z-test, per survey and year: the one the publishing load recorded
+# (the CTEs that open the previous trends, up to its pairing).
+CRITICAL = STATISTICS.TRENDS[: STATISTICS.TRENDS.index(",\npaired AS")].removeprefix("\nWITH ")
 
 # Where a composite group's member enkäter differ between a year and the year before.
 MEMBER = """(
@@ -140,9 +152,8 @@ SELECT survey, year, level, area_code, area_name, kommun_kod, lan_kod, verksamhe
     CASE WHEN comparable THEN {TREND_SIGNIFICANT} END AS significant
 FROM paired"""
 
-QUALITY_AREAS = f"""
-WITH survey_years AS (
-    SELECT DISTINCT survey, year FROM reporting.results
+# The questions of each quality area in a year, whatever enkät asks them.
+AREA_QUESTIONS = """
 ),
 area_questions AS (
     SELECT y.survey, y.year, q.quality_area, COUNT(*) AS n_area_questions
@@ -152,105 +163,46 @@ area_questions AS (
             AND (q.last_year IS NULL OR y.year <= q.last_year)
     GROUP BY y.survey, y.year, q.quality_area
 ),
-asked AS (
-    SELECT DISTINCT y.survey, y.year, v.verksamhet, q.quality_area, q.question_id
-    FROM survey_years AS y
-        JOIN core.dim_verksamhet AS v ON v.survey = y.survey
-        JOIN core.dim_verksamhet AS e ON e.survey = y.survey AND e.kind = 'enkat'
-            AND (e.first_year IS NULL OR e.first_year <= y.year)
-            AND (e.last_year IS NULL OR y.year <= e.last_year)
-            AND (e.verksamhet = v.verksamhet
-                OR (v.kind = 'composite' AND {MEMBER.format(group="v", enkat="e")}))
-        JOIN core.dim_questionnaire AS qn
-            ON qn.survey = y.survey AND qn.verksamhet = e.verksamhet
-        JOIN core.dim_question AS q ON q.survey = qn.survey AND q.question_id = qn.question_id
-            AND (q.first_year IS NULL OR q.first_year <= y.year)
-            AND (q.last_year IS NULL OR y.year <= q.last_year)
-),
-expected AS (
-    SELECT survey, year, verksamhet, quality_area, COUNT(*) AS n_questions
-    FROM asked GROUP BY survey, year, verksamhet, quality_area
-),
-cells AS (
-    SELECT DISTINCT survey, year, level, area_code, area_name, kommun_kod, lan_kod,
-        verksamhet, verksamhet_name, gender
-    FROM reporting.results
-),
-published AS (
-    SELECT r.survey, r.year, r.level, r.area_code, r.verksamhet, r.gender, a.quality_area,
-        COUNT(r.pct_positive) AS n_published, AVG(r.pct_positive) AS mean_pct,
-        SUM(CASE WHEN r.suppressed THEN 1 ELSE 0 END) AS n_suppressed
-    FROM reporting.results AS r
-        JOIN asked AS a ON a.survey = r.survey AND a.year = r.year
-            AND a.verksamhet = r.verksamhet AND a.question_id = r.question_id
-    GROUP BY r.survey, r.year, r.level, r.area_code, r.verksamhet, r.gender, a.quality_area
+asked AS ("""
+EXPECTED_JOIN = (
+    "        ON e.survey = c.survey AND e.year = c.year AND e.verksamhet = c.verksamhet\n"
 )
-SELECT c.survey, c.year, c.level, c.area_code, c.area_name, c.kommun_kod, c.lan_kod,
-    c.verksamhet, c.verksamhet_name, c.gender, e.quality_area, q.n_area_questions,
-    e.n_questions, COALESCE(p.n_published, 0) AS n_published,
-    CASE WHEN e.n_questions = q.n_area_questions AND p.n_published = e.n_questions
-        THEN p.mean_pct END AS unweighted_mean_pct,
-    e.n_questions < q.n_area_questions AS not_applicable,
-    COALESCE(p.n_suppressed, 0) > 0 AS suppressed
-FROM cells AS c
-    JOIN expected AS e
-        ON e.survey = c.survey AND e.year = c.year AND e.verksamhet = c.verksamhet
-    JOIN area_questions AS q
-        ON q.survey = c.survey AND q.year = c.year AND q.quality_area = e.quality_area
-    LEFT JOIN published AS p ON {SAME_CELL.format(a="p", b="c")}
-        AND p.year = c.year AND p.quality_area = e.quality_area"""
+AREA_FIGURES = """    CASE WHEN p.n_published = e.n_questions THEN p.mean_pct END AS index_value,
+    COALESCE(p.n_published, 0) < e.n_questions AS suppressed"""
 
-# Kolada's areas: a kommun by its code, a län (region) as "00" + län code, riket as "0000".
+QUALITY_AREAS = _changed(
+    STATISTICS.QUALITY_AREAS,
+    {
+        "\n),\nasked AS (": AREA_QUESTIONS,
+        "AVG(r.pct_positive) AS mean_pct\n": """AVG(r.pct_positive) AS mean_pct,
+        SUM(CASE WHEN r.suppressed THEN 1 ELSE 0 END) AS n_suppressed
+""",
+        "e.quality_area, e.n_questions,": "e.quality_area, q.n_area_questions,\n    e.n_questions,",
+        AREA_FIGURES: """    CASE WHEN e.n_questions = q.n_area_questions
+        AND p.n_published = e.n_questions THEN p.mean_pct END AS unweighted_mean_pct,
+    e.n_questions < q.n_area_questions AS not_applicable,
+    COALESCE(p.n_suppressed, 0) > 0 AS suppressed""",
+        EXPECTED_JOIN: EXPECTED_JOIN
+        + """    JOIN area_questions AS q
+        ON q.survey = c.survey AND q.year = c.year AND q.quality_area = e.quality_area
+""",
+    },
+)
+
 # A share compares with ours rounded half up, as Kolada publishes: 90.5 differs from 90.
 # Kolada's län and riket shares of positive answers are unweighted means of their kommuner:
 # they compare with kommun_mean_pct, not with the pooled share.
-KOLADA_COMPARISON = """
-WITH published AS (
-    SELECT v.kpi, d.title AS kpi_title, v.year, v.municipality_id, v.gender, v.value, v.status,
-        d.survey, d.verksamhet, d.question_id, d.measure,
-        CASE
-            WHEN v.municipality_id = '0000' THEN 'riket'
-            WHEN SUBSTRING(v.municipality_id FROM 1 FOR 2) = '00' THEN 'lan'
-            ELSE 'kommun'
-        END AS level,
-        CASE
-            WHEN v.municipality_id <> '0000' AND SUBSTRING(v.municipality_id FROM 1 FOR 2) = '00'
-            THEN SUBSTRING(v.municipality_id FROM 3 FOR 2)
-            ELSE v.municipality_id
-        END AS area_code
-    FROM core.kolada_values AS v JOIN core.dim_kolada_kpi AS d ON d.kpi_id = v.kpi
-),
-ours AS (
-    SELECT survey, year, level, area_code, area_name, verksamhet, gender, question_id,
-        'positive' AS measure,
-        CASE WHEN level IN ('lan', 'riket') THEN kommun_mean_pct ELSE pct_positive END AS value
-    FROM reporting.results
-    UNION ALL
-    SELECT survey, year, level, area_code, MAX(area_name), verksamhet, gender, question_id,
-        role, SUM(pct)
-    FROM reporting.answer_distribution WHERE role IN ('middle', 'negative')
-    GROUP BY survey, year, level, area_code, verksamhet, gender, question_id, role
-    UNION ALL
-    SELECT survey, year, level, area_code, area_name, verksamhet, gender, '',
-        'svarsfrekvens', response_rate
-    FROM reporting.response_counts
-    UNION ALL
-    SELECT survey, year, level, area_code, area_name, verksamhet, gender, '',
-        'antal_svar', CAST(n_respondents AS DOUBLE PRECISION)
-    FROM reporting.response_counts
+KOLADA_COMPARISON = _changed(
+    STATISTICS.KOLADA_COMPARISON,
+    {
+        "'positive' AS measure, pct_positive AS value": """'positive' AS measure,
+        CASE WHEN level IN ('lan', 'riket') THEN kommun_mean_pct ELSE pct_positive END
+            AS value""",
+        f"ELSE ABS(o.value - p.value) > {STATISTICS.KOLADA_TOLERANCE}": (
+            "ELSE o.value < p.value - 0.5 OR o.value >= p.value + 0.5"
+        ),
+    },
 )
-SELECT p.kpi, p.kpi_title, p.year, p.municipality_id, p.level, p.area_code, o.area_name,
-    p.gender, p.survey, p.verksamhet, p.question_id, p.measure, p.status AS published_status,
-    p.value AS published_value, o.value AS our_value, o.value - p.value AS difference,
-    CASE
-        WHEN p.value IS NULL AND o.value IS NULL THEN FALSE
-        WHEN p.value IS NULL OR o.value IS NULL THEN TRUE
-        ELSE o.value < p.value - 0.5 OR o.value >= p.value + 0.5
-    END AS differs
-FROM published AS p
-    JOIN ours AS o ON o.survey = p.survey AND o.year = p.year AND o.level = p.level
-        AND o.area_code = p.area_code AND o.verksamhet = p.verksamhet
-        AND o.gender = p.gender AND o.question_id = p.question_id AND o.measure = p.measure"""
 
 # Kolada's bands: the best quarter of the ranked kommuner, the middle half, the lowest quarter
 # (ties share a rank, so they share a band); fewer than this many ranked kommuner get no band.
@@ -400,10 +352,6 @@ def _create(views: dict[str, tuple[str, str]]) -> None:
         op.execute(f"COMMENT ON VIEW reporting.{name} IS '{comment}'")
 
 
-# The revisions that last created the views this one rebuilds: a downgrade restores theirs.
-PREVIOUS_CELLS = "0001_initial"  # results, response_counts
-PREVIOUS_STATISTICS = "0003_statistics"  # trends, quality_areas, kolada_comparison
-
 # The respondents of the parts with a count of questionnaires handed out: the rate's numerator.
 COVERED_IN = ("core", "staging")
 BI_INDEX = "ix_fct_response_counts_area"
@@ -415,7 +363,7 @@ def _cell_views() -> dict[str, tuple[str, str]]:
     Each wraps the previous view's query, so its columns stay as they were, in order, and the
     new ones follow.
     """
-    previous = _previous_views(PREVIOUS_CELLS)
+    previous: dict[str, tuple[str, str]] = _revision(PREVIOUS_CELLS).VIEWS
     results = f"""
 WITH cells AS ({previous["results"][1]}
 ),
@@ -465,9 +413,7 @@ def upgrade() -> None:
     for name in [*reversed(STATISTICS_VIEWS), "results", "response_counts"]:
         op.execute(f"DROP VIEW reporting.{name}")
     for schema in COVERED_IN:
-        op.add_column(
-            "fct_response_counts", sa.Column("n_covered", sa.BigInteger()), schema=schema
-        )
+        op.add_column("fct_response_counts", sa.Column("n_covered", sa.BigInteger()), schema=schema)
     _create(_cell_views())
     _create(STATISTICS_VIEWS)
     _create(NEW_VIEWS)
@@ -486,13 +432,6 @@ def downgrade() -> None:
         ["survey", "year", "level", "area_code"],
         schema="core",
     )
-    previous_cells = _previous_views(PREVIOUS_CELLS)
+    previous_cells: dict[str, tuple[str, str]] = _revision(PREVIOUS_CELLS).VIEWS
     _create({name: previous_cells[name] for name in ("results", "response_counts")})
-    _create(_previous_views(PREVIOUS_STATISTICS))
-
-
-def _previous_views(revision: str) -> dict[str, tuple[str, str]]:
-    """The views as ``revision`` created them: what a downgrade restores."""
-    module = importlib.import_module(f"warehouse.migrations.versions.{revision}")
-    views: dict[str, tuple[str, str]] = module.VIEWS
-    return views
+    _create(STATISTICS.VIEWS)
