@@ -13,6 +13,8 @@ from pandera.typing.pandas import Series
 
 LEVELS = ("enhet", "kommun", "lan", "riket")
 GENDERS = ("T", "K", "M")
+# Why a cell is hidden: too few answers of its own, or it protects another hidden cell.
+FEW_ANSWERS, PROTECTS_OTHER = "few_answers", "protects_other"
 FILE_KINDS = ("answers", "distributed")  # questionnaires, or utdelade.csv's hand-out counts
 ANSWER_CHECK_BLOCK = 4_000_000  # answers checked for order at a time
 
@@ -100,6 +102,7 @@ class Results(_CellKeys):
     ci_low: Series[float] = pa.Field(ge=0, le=100, nullable=True)
     ci_high: Series[float] = pa.Field(ge=0, le=100, nullable=True)
     suppressed: Series[bool]
+    suppression_reason: Series[str] = pa.Field(nullable=True, isin=[FEW_ANSWERS, PROTECTS_OTHER])
 
     class Config:
         strict = True
@@ -108,6 +111,10 @@ class Results(_CellKeys):
     @pa.dataframe_check
     def suppressed_cells_show_nothing(cls, df: pd.DataFrame) -> pd.Series:  # type: ignore[misc]
         return df["suppressed"] == df["n_valid"].isna()
+
+    @pa.dataframe_check
+    def suppressed_cells_say_why(cls, df: pd.DataFrame) -> pd.Series:  # type: ignore[misc]
+        return df["suppressed"] == df["suppression_reason"].notna()
 
 
 class AnswerDistribution(_CellKeys):
@@ -118,6 +125,7 @@ class AnswerDistribution(_CellKeys):
     n: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
     pct: Series[float] = pa.Field(ge=0, le=100, nullable=True)
     suppressed: Series[bool]
+    suppression_reason: Series[str] = pa.Field(nullable=True, isin=[FEW_ANSWERS, PROTECTS_OTHER])
 
     class Config:
         strict = True
@@ -136,6 +144,7 @@ class ResponseCounts(_CellKeys):
     n_covered: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
     response_rate: Series[float] = pa.Field(nullable=True, ge=0)
     suppressed: Series[bool]
+    suppression_reason: Series[str] = pa.Field(nullable=True, isin=[FEW_ANSWERS, PROTECTS_OTHER])
 
     class Config:
         strict = True

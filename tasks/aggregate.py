@@ -23,6 +23,12 @@ from schemas.frames import GENDERS, LEVELS, AnswerDistribution, ResponseCounts, 
 from tasks.statistics import wilson_interval
 from tasks.suppression import Hierarchy, suppress
 
+# Respondents of unknown gender ("X") and FH respondents without a unit are cells of their own
+# while suppression decides (an analyst reads them as T - K - M and kommun - units), and are
+# never published.
+UNKNOWN_GENDER = "X"
+NO_UNIT = ""
+
 # Surveys whose exports name units (boende, daglig verksamhet) that get figures of their own.
 ENHET_SURVEYS = frozenset({"fh"})
 
@@ -33,7 +39,7 @@ CELL = ["level", "area_code", "kommun_kod", "lan_kod", "verksamhet", "gender"]
 CELL_KEY = ["level", "area_code", "verksamhet", "gender"]
 QUESTION_KEY = [*CELL_KEY, "question_id"]
 OPTION_KEY = [*QUESTION_KEY, "answer_code"]
-SORT_RANK = {"level": LEVELS, "gender": GENDERS}
+SORT_RANK = {"level": LEVELS, "gender": (*GENDERS, UNKNOWN_GENDER)}
 
 
 @dataclass(frozen=True)
@@ -71,14 +77,18 @@ def aggregate(
 
     counts = rollup.apply(_answer_counts(answers, respondents, stratum, strata, catalogue), ["n"])
     results, distribution = _question_figures(counts, catalogue, confidence)
-    results["suppressed"] = suppress(
+    results["suppression_reason"] = suppress(
         results,
-        results["n_valid"],
+        results[["n_valid", "n_answered"]],
         keys=QUESTION_KEY,
         hierarchies=hierarchies.of(results),
         threshold=threshold,
+        unpublished=_unpublished(results),
     )
-    distribution["suppressed"] = results["suppressed"].to_numpy()[distribution["cell"]]
+    distribution["suppression_reason"] = results["suppression_reason"].array.take(
+        distribution["cell"].to_numpy()
+    )
+    distribution = distribution[~_unpublished(results).to_numpy()[distribution["cell"]]]
 
     respondent_strata = strata.assign(n_respondents=np.bincount(stratum, minlength=len(strata)))
     response_counts = _with_distributed(
@@ -89,12 +99,13 @@ def aggregate(
         catalogue=catalogue,
         enkater=enkater,
     )
-    response_counts["suppressed"] = suppress(
+    response_counts["suppression_reason"] = suppress(
         response_counts,
-        response_counts["n_respondents"],
+        response_counts[["n_respondents", "n_distributed", "n_covered"]],
         keys=CELL_KEY,
         hierarchies=hierarchies.of(response_counts),
         threshold=threshold,
+        unpublished=_unpublished(response_counts),
     )
     return Aggregates(
         results=_publish(
@@ -197,7 +208,8 @@ class _RollUp:
         return pd.concat([frame, groups[frame.columns]], ignore_index=True)
 
     def _by_level(self, frame: pd.DataFrame, values: list[str]) -> pd.DataFrame:
-        """kommun, län (its kommuner pooled), riket (every kommun) and, where kept, enhet."""
+        """kommun, län (its kommuner pooled), riket (every kommun) and, where kept, enhet (the
+        respondents without a unit as one more, unpublished, unit of their kommun)."""
         keys = [key for key in _keys(frame, values) if key not in GEOGRAPHY]
         kommun = _sum(frame, ["kommun_kod", "lan_kod", *keys], values)
         lan = _sum(kommun, ["lan_kod", *keys], values)
@@ -213,19 +225,17 @@ class _RollUp:
             ),
         ]
         if self.with_enhet:
-            enhet = _sum(
-                frame[frame["enhet_id"] != ""], ["kommun_kod", "lan_kod", "enhet_id", *keys], values
-            )
-            area = enhet["kommun_kod"] + "-" + enhet["enhet_id"]
+            enhet = _sum(frame, ["kommun_kod", "lan_kod", "enhet_id", *keys], values)
+            area = _unit_area(enhet, enhet["enhet_id"])
             levels.insert(0, enhet.assign(level="enhet", area_code=area))
         columns = [*CELL, *(key for key in keys if key not in CELL), *values]
         return pd.concat([level[columns] for level in levels], ignore_index=True)
 
 
 def _by_gender(frame: pd.DataFrame, values: list[str]) -> pd.DataFrame:
-    """Gender T pools everyone (unknown gender included); K and M stand alone; X never does."""
+    """Gender T pools everyone (unknown gender included); K, M and X (unknown) stand alone."""
     everyone = _sum(frame, _keys(frame, [*values, "kon"]), values).assign(gender="T")
-    by_kon = frame[frame["kon"].isin(["K", "M"])].rename(columns={"kon": "gender"})
+    by_kon = frame.rename(columns={"kon": "gender"})
     return pd.concat([everyone, by_kon[everyone.columns]], ignore_index=True)
 
 
@@ -264,6 +274,7 @@ def _question_figures(
     n_valid = np.bincount(cell, weights=n * valid, minlength=len(results)).astype("int64")
     n_positive = np.bincount(cell, weights=n * positive, minlength=len(results)).astype("int64")
     results["n_valid"], results["n_positive"] = n_valid, n_positive
+    results["n_answered"] = np.bincount(cell, weights=n, minlength=len(results)).astype("int64")
     results["pct_positive"] = 100 * results["n_positive"] / results["n_valid"].where(n_valid > 0)
     results["ci_low"], results["ci_high"] = wilson_interval(
         results["n_positive"], results["n_valid"], confidence
@@ -336,14 +347,12 @@ class _Hierarchies:
 
     def of(self, cells: pd.DataFrame) -> list[Hierarchy]:
         level, gender = cells["level"], cells["gender"]
-        by_gender = gender.isin(["K", "M"])
+        by_gender = gender != "T"
         return [
             Hierarchy(level == "enhet", {"level": "kommun", "area_code": cells["kommun_kod"]}),
             Hierarchy(level == "kommun", {"level": "lan", "area_code": cells["lan_kod"]}),
             Hierarchy(level == "lan", {"level": "riket", "area_code": RIKET_CODE}),
-            # K and M are shown or hidden together, whatever T shows; T = K + M + unknown.
-            Hierarchy(by_gender, {"gender": "T"}, with_parent=False),
-            Hierarchy(by_gender, {"gender": "T"}),
+            Hierarchy(by_gender, {"gender": "T"}),  # T = K + M + unknown gender
             *(
                 Hierarchy(cells["verksamhet"].isin(parts), {"verksamhet": group})
                 for group, parts in self.group_sums()
@@ -363,11 +372,25 @@ class _Hierarchies:
         return sums
 
 
+def _unpublished(cells: pd.DataFrame) -> pd.Series:
+    """Cells that take part in suppression but are never published: unknown gender, no unit."""
+    no_unit = (cells["level"] == "enhet") & (cells["area_code"] == _unit_area(cells, NO_UNIT))
+    return (cells["gender"] == UNKNOWN_GENDER) | no_unit
+
+
+def _unit_area(cells: pd.DataFrame, enhet_id: pd.Series | str) -> pd.Series:
+    """A unit's area code: its kommun and its id within the kommun."""
+    return cells["kommun_kod"] + "-" + enhet_id
+
+
 def _publish(
     frame: pd.DataFrame, model: type[pa.DataFrameModel], figures: list[str]
 ) -> pd.DataFrame:
-    """Blank the figures of suppressed cells, keep the model's columns in order, validate."""
+    """Drop the cells never published, blank the figures of suppressed ones, keep the model's
+    columns in order, validate."""
     schema = model.to_schema()
+    frame = frame[~_unpublished(frame)].reset_index(drop=True)
+    frame["suppressed"] = frame["suppression_reason"].notna()
     hidden = frame["suppressed"].to_numpy()
     blanked = {
         figure: frame[figure].astype(schema.columns[figure].dtype.type).mask(hidden)

@@ -324,6 +324,7 @@ fct_results = Table(
     Column("ci_low", Double),
     Column("ci_high", Double),
     Column("suppressed", Boolean, nullable=False),
+    Column("suppression_reason", String),  # few_answers | protects_other; NULL where shown
     _bi_index("fct_results"),
     schema=CORE,
     comment="One row per survey, year, level, area, verksamhet, gender and question.",
@@ -339,6 +340,7 @@ fct_answer_distribution = Table(
     Column("n", BigInteger),
     Column("pct", Double),
     Column("suppressed", Boolean, nullable=False),
+    Column("suppression_reason", String),  # few_answers | protects_other; NULL where shown
     _bi_index("fct_answer_distribution"),
     schema=CORE,
     comment="One row per survey, year, level, area, verksamhet, gender, question and answer.",
@@ -353,6 +355,7 @@ fct_response_counts = Table(
     Column("n_distributed", BigInteger),
     Column("response_rate", Double),
     Column("suppressed", Boolean, nullable=False),
+    Column("suppression_reason", String),  # few_answers | protects_other; NULL where shown
     Column("n_covered", BigInteger),  # respondents of the parts with a hand-out count
     _bi_index("fct_response_counts"),
     schema=CORE,

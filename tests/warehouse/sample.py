@@ -34,18 +34,19 @@ VIEW_COLUMNS = {
         "survey", "year", "level", "area_code", "area_name", "kommun_kod", "lan_kod",
         "verksamhet", "verksamhet_name", "gender", "question_id", "question_text",
         "kolada_short", "quality_area", "n_valid", "n_positive", "pct_positive", "ci_low",
-        "ci_high", "suppressed", "aggregation", "kommun_mean_pct", "n_kommuner_in_mean",
+        "ci_high", "suppressed", "suppression_reason", "aggregation", "kommun_mean_pct",
+        "n_kommuner_in_mean",
     ],
     "answer_distribution": [
         "survey", "year", "level", "area_code", "area_name", "kommun_kod", "lan_kod",
         "verksamhet", "verksamhet_name", "gender", "question_id", "question_text",
         "kolada_short", "quality_area", "answer_code", "answer_label", "role", "n", "pct",
-        "suppressed",
+        "suppressed", "suppression_reason",
     ],
     "response_counts": [
         "survey", "year", "level", "area_code", "area_name", "kommun_kod", "lan_kod",
         "verksamhet", "verksamhet_name", "gender", "n_respondents", "n_distributed",
-        "response_rate", "suppressed", "n_respondents_with_distributed",
+        "response_rate", "suppressed", "suppression_reason", "n_respondents_with_distributed",
     ],
     "load_history": [
         "load_id", "survey", "year", "flow_run_id", "load_status", "source_file", "file_kind",
@@ -128,7 +129,10 @@ def _cells(per_cell: int = 1) -> pd.DataFrame:
 def _with_figures(cells: pd.DataFrame, **figures: Any) -> pd.DataFrame:
     """Figures for gender T; K and M are suppressed (too few answers), their figures missing."""
     published = cells["gender"] == "T"
-    frame = cells.assign(**figures, suppressed=~published)
+    reason = pd.Series(frames.FEW_ANSWERS, index=cells.index, dtype="str")
+    frame = cells.assign(
+        **figures, suppressed=~published, suppression_reason=reason.mask(published)
+    )
     for column in figures:
         frame[column] = frame[column].where(published)
         frame[column] = frame[column].astype(float if column in SHARES else "Int64")

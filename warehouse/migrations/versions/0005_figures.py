@@ -33,12 +33,12 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_figures"
-down_revision: str | None = "0003_statistics"  # TEMP
+down_revision: str | None = "0004_disclosure"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # The revisions that last created the views this one rebuilds: a downgrade restores theirs.
-PREVIOUS_CELLS = "0001_initial"  # results, response_counts
+PREVIOUS_CELLS = "0004_disclosure"  # results, response_counts (0001's, with its column)
 PREVIOUS_STATISTICS = "0003_statistics"  # trends, quality_areas, kolada_comparison
 
 
@@ -357,13 +357,25 @@ COVERED_IN = ("core", "staging")
 BI_INDEX = "ix_fct_response_counts_area"
 
 
+def _disclosed_cell_views() -> dict[str, tuple[str, str]]:
+    """results and response_counts as 0004 left them: 0001's, its column appended."""
+    disclosure = _revision(PREVIOUS_CELLS)
+    views: dict[str, tuple[str, str]] = disclosure._views_of("0001_initial")
+    appended = f",\n    f.{disclosure.COLUMN}\nFROM core."
+    return {
+        name: (comment, _changed(select, {"\nFROM core.": appended}))
+        for name, (comment, select) in views.items()
+        if name in ("results", "response_counts")
+    }
+
+
 def _cell_views() -> dict[str, tuple[str, str]]:
     """results and response_counts as the previous revision built them, with the new columns.
 
     Each wraps the previous view's query, so its columns stay as they were, in order, and the
     new ones follow.
     """
-    previous: dict[str, tuple[str, str]] = _revision(PREVIOUS_CELLS).VIEWS
+    previous = _disclosed_cell_views()
     results = f"""
 WITH cells AS ({previous["results"][1]}
 ),
@@ -432,6 +444,5 @@ def downgrade() -> None:
         ["survey", "year", "level", "area_code"],
         schema="core",
     )
-    previous_cells: dict[str, tuple[str, str]] = _revision(PREVIOUS_CELLS).VIEWS
-    _create({name: previous_cells[name] for name in ("results", "response_counts")})
+    _create(_disclosed_cell_views())
     _create(STATISTICS.VIEWS)
