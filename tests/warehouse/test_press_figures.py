@@ -305,3 +305,28 @@ def test_the_rate_is_the_rows_own_respondents_over_handed_out(statistics_engine:
     assert counts["response_rate"] == pytest.approx(
         100 * counts["n_respondents_with_distributed"] / counts["n_distributed"]
     )
+
+
+def test_an_area_the_enkat_asks_only_in_part_is_not_applicable(
+    statistics_engine: Engine,
+) -> None:
+    engine = statistics_engine
+    # FH självbestämmande 2024: FH_BESTAMMA, FH_HJALP, FH_PA_BESTAMT, FH_PA_GORA. LSS_DV asks the
+    # first two only: no mean of the area, however published (not hidden: not applicable).
+    # trivsel (FH_TRIVS, FH_VIKTIG): LSS_DV asks both, 80 % and 60 % → (80 + 60) / 2 = 70 %.
+    rows = [
+        result("kommun", "LSS_DV", "T", "FH_BESTAMMA", 40, 50),
+        result("kommun", "LSS_DV", "T", "FH_HJALP", 45, 50),
+        result("kommun", "LSS_DV", "T", "FH_TRIVS", 40, 50),
+        result("kommun", "LSS_DV", "T", "FH_VIKTIG", 30, 50),
+    ]
+    publish_results(engine, "fh", 2024, rows)
+    areas = read(engine, "SELECT * FROM reporting.quality_areas").set_index("quality_area")
+    own = areas.loc["självbestämmande"]
+    assert (own["n_area_questions"], own["n_questions"], own["n_published"]) == (4, 2, 2)
+    assert own["not_applicable"]
+    assert not own["suppressed"]
+    assert pd.isna(own["unweighted_mean_pct"])
+    trivsel = areas.loc["trivsel"]
+    assert not trivsel["not_applicable"]
+    assert trivsel["unweighted_mean_pct"] == pytest.approx(70.0)
