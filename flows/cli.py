@@ -452,7 +452,9 @@ def demo(
     console.print(
         f"Warehouse: {database} (DuckDB). Reporting views: reporting.results, "
         "reporting.answer_distribution, reporting.response_counts, reporting.quality_areas, "
-        "reporting.trends, reporting.kolada_comparison, reporting.load_history.\n"
+        "reporting.trends, reporting.kolada_comparison, reporting.load_history; a press "
+        "release's figures: reporting.rankings, reporting.verksamhet_means, "
+        "reporting.all_answers, reporting.gender_differences.\n"
         "Query them with any DuckDB client, e.g. SELECT * FROM reporting.results "
         "WHERE level = 'riket' AND verksamhet = 'ALL' AND gender = 'T'.\n"
         f"HTML report of {years[-1]}: {settings.reports_dir()}; audit reports (Data Docs): "

@@ -17,6 +17,7 @@ from tasks.kolada import (
     require_published_year,
     store_kolada_values_task,
 )
+from tasks.rounding import half_up
 from warehouse.db import create_warehouse_engine
 
 SHOWN_DIFFERENCES = 20
@@ -38,7 +39,10 @@ def kolada_reconciliation(
     engine = create_warehouse_engine(settings.warehouse)
     require_published_year(engine, year)
     values = fetch_kolada_values_task(
-        list(catalogue.kolada_kpis["kpi_id"]), year, base_url=settings.kolada_url
+        list(catalogue.kolada_kpis["kpi_id"]),
+        year,
+        base_url=settings.kolada_url,
+        api_version=settings.kolada_api_version,
     )
     store_kolada_values_task(engine, year=year, values=values, catalogue=catalogue)
     comparison: pd.DataFrame = reconciliation_task(engine, year)
@@ -46,9 +50,9 @@ def kolada_reconciliation(
 
 
 def _shown(value: object) -> str:
-    """A table cell: a figure to one decimal, a missing one as a dash (never "nan")."""
+    """A table cell: a figure to one decimal (half up), a missing one as a dash (never "nan")."""
     if isinstance(value, float):
-        return "–" if pd.isna(value) else f"{value:.1f}"
+        return "–" if pd.isna(value) else str(half_up(value, 1))
     return str(value)
 
 

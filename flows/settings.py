@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     confidence_level: float = Field(default=0.95, gt=0, lt=1)
     significance_level: float = Field(default=0.05, gt=0, lt=1)
     kolada_url: str = DEFAULT_KOLADA_URL
+    # v3 is Kolada's current API (its clients have moved off v2); v2 stays for mirrors of it.
+    kolada_api_version: Literal["v2", "v3"] = "v3"
     # Where a failed run is announced (a JSON POST), e.g. a chat or incident webhook.
     notify_webhook: str | None = None
     # Scale-out (flows/runners.py): a Dask scheduler's address, or local Dask worker processes.

@@ -133,10 +133,15 @@ class AnswerDistribution(_CellKeys):
 
 
 class ResponseCounts(_CellKeys):
-    """One row per cell: respondents, questionnaires handed out and the response rate."""
+    """One row per cell: respondents, questionnaires handed out and the response rate.
+
+    ``n_covered`` counts the respondents of the (kommun, enkät) parts that have a count of
+    questionnaires handed out: the rate is ``100 · n_covered / n_distributed`` (a percentage).
+    """
 
     n_respondents: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
     n_distributed: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
+    n_covered: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
     response_rate: Series[float] = pa.Field(nullable=True, ge=0)
     suppressed: Series[bool]
     suppression_reason: Series[str] = pa.Field(nullable=True, isin=[FEW_ANSWERS, PROTECTS_OTHER])

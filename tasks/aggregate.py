@@ -113,7 +113,9 @@ def aggregate(
         ),
         distribution=_publish(distribution, AnswerDistribution, ["n", "pct"]),
         response_counts=_publish(
-            response_counts, ResponseCounts, ["n_respondents", "n_distributed", "response_rate"]
+            response_counts,
+            ResponseCounts,
+            ["n_respondents", "n_distributed", "n_covered", "response_rate"],
         ),
     )
 
@@ -291,7 +293,8 @@ def _with_distributed(
     catalogue: Catalogue,
     enkater: Sequence[str],
 ) -> pd.DataFrame:
-    """Questionnaires handed out, and the response rate, of gender T cells.
+    """Questionnaires handed out, the respondents they cover, and the response rate, of gender
+    T cells.
 
     A roll-up sums only the (kommun, enkät) parts that have a count of questionnaires handed
     out, and its rate uses the respondents of those same parts (``n_covered``), so a rate never

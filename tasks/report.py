@@ -10,8 +10,10 @@ threshold recorded with the load that published them) or protecting another hidd
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -22,6 +24,8 @@ from sqlalchemy import Engine, text
 
 from schemas.catalogue import RIKET_CODE
 from schemas.frames import FEW_ANSWERS, PROTECTS_OTHER
+from tasks.press import headlines, press_statements
+from tasks.rounding import half_up, whole_percent
 
 OVERVIEW_GROUP = "ALL"  # the composite group of every enkät: the survey as a whole
 SUPPRESSED_TEXT = "Visas ej"
@@ -57,12 +61,14 @@ RESPONDENTS = text(
     """
 )
 
-# The settings of the load that published each survey's figures of the year
+# The settings of the load that published each survey's year: the rules its figures follow.
 LOAD_SETTINGS = text(
     """
     SELECT survey, settings FROM audit.loads
-    WHERE year = :year AND status = 'published'
-    ORDER BY load_id
+    WHERE load_id IN (
+        SELECT MAX(load_id) FROM audit.loads
+        WHERE year = :year AND status = 'published' GROUP BY survey
+    )
     """
 )
 
@@ -75,7 +81,8 @@ class ReportData:
     area_code: str
     figures: pd.DataFrame  # one row per survey, year, area and question (FIGURES)
     respondents: pd.DataFrame  # one row per survey and area of ``year`` (RESPONDENTS)
-    thresholds: dict[str, int]  # survey -> the suppression threshold of its published load
+    settings: Mapping[str, Mapping[str, Any]]  # survey → the statistical settings of its load
+    press: Mapping[str, list[str]]  # survey → the press release's sentences (a kommun's report)
 
 
 def read_report_data(engine: Engine, year: int, kommun: str | None = None) -> ReportData:
@@ -84,20 +91,25 @@ def read_report_data(engine: Engine, year: int, kommun: str | None = None) -> Re
     with engine.connect() as conn:
         figures = pd.read_sql(FIGURES, conn, params=params | {"year": year})
         respondents = pd.read_sql(RESPONDENTS, conn, params=params | {"year": year})
-        settings = conn.execute(LOAD_SETTINGS, {"year": year}).all()
-    thresholds = {
-        survey: json.loads(recorded)["suppression_threshold"] for survey, recorded in settings
-    }
+        settings = {
+            survey: json.loads(recorded)
+            for survey, recorded in conn.execute(LOAD_SETTINGS, {"year": year})
+        }
+        press = {
+            survey: press_statements(conn, year, kommun, headline)
+            for survey, headline in headlines().items()
+            if kommun is not None and survey in settings
+        }
     area_code = kommun or RIKET_CODE
     if not ((figures["year"] == year) & (figures["area_code"] == area_code)).any():
         where = f"kommun {kommun}" if kommun else "riket"
         raise LookupError(f"no published figures for {where} in {year}")
-    return ReportData(year, area_code, figures, respondents, thresholds)
+    return ReportData(year, area_code, figures, respondents, settings, press)
 
 
 def _percent(value: float | None) -> str:
     """A share as Swedish text: whole percent, or the suppression note."""
-    return SUPPRESSED_TEXT if value is None or pd.isna(value) else f"{round(value)} %"
+    return SUPPRESSED_TEXT if value is None or pd.isna(value) else f"{whole_percent(value)} %"
 
 
 def hidden_text(reason: str | None, threshold: int) -> str:
@@ -111,7 +123,7 @@ def _interval(low: float | None, high: float | None) -> str:
     """An interval as Swedish text; no interval where the cell is suppressed."""
     if low is None or high is None or pd.isna(low) or pd.isna(high):
         return "–"
-    return f"{round(low)}–{round(high)} %"
+    return f"{whole_percent(low)}–{whole_percent(high)} %"
 
 
 def _count(value: float | None) -> str:
@@ -121,7 +133,14 @@ def _count(value: float | None) -> str:
 def _change(value: float | None) -> str:
     if value is None or pd.isna(value):
         return "–"
-    return f"{round(value):+d} procentenheter".replace("-", "−")  # never "−0"
+    points = whole_percent(value)
+    unit = "procentenhet" if abs(points) == 1 else "procentenheter"
+    return f"{points:+d} {unit}".replace("-", "−")
+
+
+def _confidence(level: float) -> str:
+    """A confidence level as Swedish text: 0.95 → "95 %", 0.995 → "99,5 %"."""
+    return f"{half_up(100 * level, 1).normalize():f} %".replace(".", ",")
 
 
 def _sides(area_code: str) -> tuple[str, ...]:
@@ -276,14 +295,17 @@ def render_report(data: ReportData) -> str:
             (data.respondents["survey"] == survey)
             & (data.respondents["area_code"] == data.area_code)
         ]
-        threshold = data.thresholds[str(survey)]
+        threshold = data.settings[str(survey)]["suppression_threshold"]
         surveys.append(
             {
                 "name": str(figures["survey_name"].iloc[0]),
-                "threshold": threshold,
                 "hidden": lambda reason, threshold=threshold: hidden_text(reason, threshold),
                 "rows": rows.to_dict("records"),
                 "respondents": respondents.to_dict("records"),
+                "press": data.press.get(str(survey), []),
+                "respondents_label": headlines()[str(survey)].respondents_label,
+                "threshold": threshold,
+                "confidence": _confidence(data.settings[str(survey)]["confidence_level"]),
                 "bars": bar_chart(rows, area_name, data.area_code),
                 "trends": [
                     {"title": row["kolada_short"], "chart": trend_chart(history, data.area_code)}

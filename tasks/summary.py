@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import pandas as pd
 
 from schemas.catalogue import DEFAULT_REFERENCE_DIR, Catalogue
+from tasks.rounding import whole_percent
 
 HEADLINES_FILE = DEFAULT_REFERENCE_DIR.parent / "headlines.csv"
 
 
 @lru_cache(maxsize=1)
-def _headline_definitions() -> pd.DataFrame:
+def headline_definitions() -> pd.DataFrame:
     """Which question is each survey's headline and how to word it (data, not code)."""
     return pd.read_csv(HEADLINES_FILE, dtype=str, keep_default_na=False)
-
-
-def rounded_percent(value: float) -> int:
-    """Half up, as published (Python's round() would give 90 for 90.5)."""
-    return math.floor(value + 0.5)
 
 
 def headline_figures(
     results: pd.DataFrame, survey: str, catalogue: Catalogue, top: int = 3
 ) -> list[str]:
     """E.g. "0880 Kalmar, IFO totalt, nöjda: 91 % (n = 331)" for the largest municipalities."""
-    definitions = _headline_definitions()
+    definitions = headline_definitions()
     names = dict(
         zip(catalogue.kommuner["kommun_kod"], catalogue.kommuner["kommun_namn"], strict=True)
     )
@@ -42,7 +37,7 @@ def headline_figures(
         ].nlargest(top, "n_valid")
         lines += [
             f"{code} {names[code]}, {spec.survey_label}, {spec.measure_label}: "
-            f"{rounded_percent(pct)} % (n = {n})"
+            f"{whole_percent(pct)} % (n = {n})"
             for code, pct, n in zip(
                 cells["area_code"],
                 cells["pct_positive"].astype(float),

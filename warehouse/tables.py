@@ -356,6 +356,7 @@ fct_response_counts = Table(
     Column("response_rate", Double),
     Column("suppressed", Boolean, nullable=False),
     Column("suppression_reason", String),  # few_answers | protects_other; NULL where shown
+    Column("n_covered", BigInteger),  # respondents of the parts with a hand-out count
     _bi_index("fct_response_counts"),
     schema=CORE,
     comment="One row per survey, year, level, area, verksamhet and gender.",

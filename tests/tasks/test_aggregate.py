@@ -277,6 +277,23 @@ def test_response_rate_uses_only_parts_with_a_count(catalogue: Catalogue) -> Non
     assert n == 6
     assert handed_out is pd.NA
     assert math.isnan(rate)
+    # The respondents the rate is computed on: rate = 100 · n_covered / n_distributed on every
+    # row. Län 01 EKB: 12 (0114's; 0115's 8 have no count), 100 · 12 / 24 = 50 %.
+    covered = {
+        (level, area, gender): one(
+            counts, level=level, area_code=area, verksamhet="EKB", gender=gender
+        )["n_covered"]
+        for level, area, gender in (
+            ("lan", "01", "T"),
+            ("kommun", "0114", "T"),
+            ("kommun", "0115", "T"),
+            ("kommun", "0114", "K"),
+        )
+    }
+    assert covered[("lan", "01", "T")] == 12
+    assert covered[("kommun", "0114", "T")] == 12
+    assert covered[("kommun", "0115", "T")] is pd.NA  # no count, no rate
+    assert covered[("kommun", "0114", "K")] is pd.NA
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from schemas.catalogue import Catalogue
 from warehouse.db import create_warehouse_engine, upgrade
@@ -25,5 +25,18 @@ def engine(warehouse_url: str, catalogue: Catalogue) -> Iterator[Engine]:
     engine = create_warehouse_engine(warehouse_url)
     upgrade(engine)
     sync_dimensions(engine, catalogue)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def statistics_engine(backend_url: str, catalogue: Catalogue) -> Iterator[Engine]:
+    """A migrated warehouse on each backend; its dimensions include which enkät asks what."""
+    engine = create_warehouse_engine(backend_url)
+    upgrade(engine)
+    sync_dimensions(engine, catalogue)
+    with engine.connect() as conn:
+        asked = conn.execute(text("SELECT count(*) FROM core.dim_questionnaire")).scalar_one()
+    assert asked > 0
     yield engine
     engine.dispose()

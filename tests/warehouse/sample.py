@@ -34,7 +34,8 @@ VIEW_COLUMNS = {
         "survey", "year", "level", "area_code", "area_name", "kommun_kod", "lan_kod",
         "verksamhet", "verksamhet_name", "gender", "question_id", "question_text",
         "kolada_short", "quality_area", "n_valid", "n_positive", "pct_positive", "ci_low",
-        "ci_high", "suppressed", "suppression_reason",
+        "ci_high", "suppressed", "suppression_reason", "aggregation", "kommun_mean_pct",
+        "n_kommuner_in_mean",
     ],
     "answer_distribution": [
         "survey", "year", "level", "area_code", "area_name", "kommun_kod", "lan_kod",
@@ -45,7 +46,7 @@ VIEW_COLUMNS = {
     "response_counts": [
         "survey", "year", "level", "area_code", "area_name", "kommun_kod", "lan_kod",
         "verksamhet", "verksamhet_name", "gender", "n_respondents", "n_distributed",
-        "response_rate", "suppressed", "suppression_reason",
+        "response_rate", "suppressed", "suppression_reason", "n_respondents_with_distributed",
     ],
     "load_history": [
         "load_id", "survey", "year", "flow_run_id", "load_status", "source_file", "file_kind",
@@ -58,17 +59,38 @@ VIEW_COLUMNS = {
         "verksamhet", "verksamhet_name", "gender", "question_id", "question_text",
         "kolada_short", "quality_area", "n_valid", "n_positive", "pct_positive", "suppressed",
         "prev_n_valid", "prev_n_positive", "prev_pct_positive", "prev_suppressed", "change_pp",
-        "z_score", "z_critical", "significant",
+        "comparable", "z_score", "z_critical", "significant",
     ],
     "quality_areas": [
         "survey", "year", "level", "area_code", "area_name", "kommun_kod", "lan_kod",
-        "verksamhet", "verksamhet_name", "gender", "quality_area", "n_questions", "n_published",
-        "index_value", "suppressed",
+        "verksamhet", "verksamhet_name", "gender", "quality_area", "n_area_questions",
+        "n_questions", "n_published", "unweighted_mean_pct", "not_applicable", "suppressed",
     ],
     "kolada_comparison": [
         "kpi", "kpi_title", "year", "municipality_id", "level", "area_code", "area_name",
         "gender", "survey", "verksamhet", "question_id", "measure", "published_status",
         "published_value", "our_value", "difference", "differs",
+    ],
+    "rankings": [
+        "survey", "year", "kommun_kod", "area_name", "verksamhet", "verksamhet_name", "gender",
+        "measure", "question_id", "kolada_short", "value", "rank", "n_ranked", "band",
+    ],
+    "verksamhet_means": [
+        "survey", "year", "level", "area_code", "area_name", "kommun_kod", "lan_kod", "gender",
+        "question_id", "kolada_short", "n_verksamheter", "n_published", "mean_of_pct_positive",
+        "suppressed",
+    ],
+    "all_answers": [
+        "survey", "year", "level", "area_code", "area_name", "kommun_kod", "lan_kod",
+        "verksamhet", "verksamhet_name", "gender", "n_questions", "n_valid", "n_positive",
+        "pct_positive", "suppressed",
+    ],
+    "gender_differences": [
+        "survey", "year", "level", "area_code", "area_name", "kommun_kod", "lan_kod",
+        "verksamhet", "verksamhet_name", "question_id", "question_text", "kolada_short",
+        "women_n_valid", "women_n_positive", "women_pct_positive", "men_n_valid",
+        "men_n_positive", "men_pct_positive", "z_critical", "difference_pp", "z_score",
+        "significant",
     ],
 }  # fmt: skip
 
@@ -188,7 +210,11 @@ def build_load(codes: list[int], kon: list[str]) -> Load:
         pct=[100 * count / n_valid for count in n_by_code] * 3 * len(AREAS),
     )
     response_counts = _with_figures(
-        _cells(), n_respondents=n, n_distributed=DISTRIBUTED, response_rate=100 * n / DISTRIBUTED
+        _cells(),
+        n_respondents=n,
+        n_distributed=DISTRIBUTED,
+        n_covered=n,
+        response_rate=100 * n / DISTRIBUTED,
     )
     return Load(
         files=frames.FileReport.validate(files),

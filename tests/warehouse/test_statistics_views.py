@@ -22,6 +22,7 @@ from warehouse.kolada import store_kolada_values
 from warehouse.load import bulk_insert
 
 KOMMUN, LAN = "0880", "08"
+COUNTS = ("n_valid", "n_positive", "n", "n_respondents", "n_distributed", "n_covered")
 AREA = {"kommun": (KOMMUN, KOMMUN, LAN), "lan": (LAN, None, LAN), "riket": ("0000", None, None)}
 
 
@@ -87,26 +88,31 @@ def result(
     }
 
 
+def publish_results(engine: Engine, survey: str, year: int, rows: list[dict[str, Any]]) -> int:
+    """A published load (at 5 %) of (survey, year) whose results are ``rows``; its load id."""
+    load_id = publish_load(engine, survey, year, 0.05)
+    write_facts(engine, tables.fct_results, survey, year, load_id=load_id, rows=rows)
+    return load_id
+
+
 def write_facts(
     engine: Engine, table: Any, survey: str, year: int, *, load_id: int, rows: list[dict[str, Any]]
 ) -> None:
     frame = pd.DataFrame(rows).assign(survey=survey, year=year, load_id=load_id)
+    counts = [column for column in frame.columns if column in COUNTS]
+    frame[counts] = frame[counts].astype("Int64")  # whole numbers, NULL where suppressed
     with engine.begin() as conn:
         bulk_insert(conn, table, frame)
+
+
+def flag(value: Any) -> bool | None:
+    """A boolean of a view as read: None where it is NULL."""
+    return None if pd.isna(value) else bool(value)
 
 
 def read(engine: Engine, query: str) -> pd.DataFrame:
     with engine.connect() as conn:
         return pd.read_sql(text(query), conn)
-
-
-@pytest.fixture
-def statistics_engine(engine: Engine) -> Engine:
-    """The migrated warehouse; its dimensions include which enkät asks what."""
-    with engine.connect() as conn:
-        asked = conn.execute(text("SELECT count(*) FROM core.dim_questionnaire")).scalar_one()
-    assert asked > 0
-    return engine
 
 
 def test_trends_test_the_change_at_the_recorded_significance_level(
@@ -157,14 +163,19 @@ def test_trends_test_the_change_at_the_recorded_significance_level(
     info = trends.loc["IFO_INFO"]
     assert info["change_pp"] == pytest.approx(5.0)
     assert info["z_score"] == pytest.approx(0.70799, abs=1e-5)
-    assert not info["significant"]
-    # suppressed now (FORSTAELSE) or then (NOJD): no change, nothing significant
+    assert flag(info["significant"]) is False
+    # suppressed now (FORSTAELSE) or then (NOJD): no change, nothing tested (NULL, not FALSE)
     for question in ("IFO_FORSTAELSE", "IFO_NOJD"):
         assert pd.isna(trends.loc[question, "change_pp"])
-        assert not trends.loc[question, "significant"]
-    # no cell the year before
+        assert flag(trends.loc[question, "significant"]) is None
+        assert (
+            flag(trends.loc[question, "comparable"]) is True
+        )  # the same kommun and enkät both years
+    # no cell the year before: neither comparable nor testable
     assert pd.isna(trends.loc["IFO_PAVERKA", "prev_pct_positive"])
-    assert not trends.loc["IFO_PAVERKA", "significant"]
+    assert flag(trends.loc["IFO_PAVERKA", "comparable"]) is None
+    assert flag(trends.loc["IFO_PAVERKA", "significant"]) is None
+    assert flag(trends.loc["IFO_KONTAKT", "comparable"]) is True
 
     # re-published at 1 %: the critical value is 2.57583 and 2.26455 no longer exceeds it
     strict = publish_load(engine, "ifo", 2024, 0.01)
@@ -175,7 +186,7 @@ def test_trends_test_the_change_at_the_recorded_significance_level(
         "SELECT * FROM reporting.trends WHERE year = 2024 AND question_id = 'IFO_KONTAKT'",
     ).iloc[0]
     assert kontakt["z_critical"] == pytest.approx(2.575829, abs=1e-6)
-    assert not kontakt["significant"]
+    assert flag(kontakt["significant"]) is False
 
 
 def test_quality_area_index_needs_every_question_of_the_area(
@@ -204,18 +215,22 @@ def test_quality_area_index_needs_every_question_of_the_area(
     )
     assert set(areas["verksamhet"]) == {"EKB"}
     delaktighet = areas.loc[("T", "delaktighet")]
-    assert delaktighet["index_value"] == pytest.approx(75.0)  # (70 + 80) / 2
+    assert delaktighet["unweighted_mean_pct"] == pytest.approx(75.0)  # (70 + 80) / 2
     assert (delaktighet["n_questions"], delaktighet["n_published"]) == (2, 2)
     assert not delaktighet["suppressed"]
-    assert areas.loc[("T", "information"), "index_value"] == pytest.approx(90.0)
+    assert not delaktighet["not_applicable"]
+    assert areas.loc[("T", "information"), "unweighted_mean_pct"] == pytest.approx(90.0)
     for gender in ("K", "M"):
         row = areas.loc[(gender, "delaktighet")]
-        assert row["suppressed"]
-        assert pd.isna(row["index_value"])
+        assert pd.isna(row["unweighted_mean_pct"])
         assert (row["n_questions"], row["n_published"]) == (2, 1)
-    # an area none of whose questions was answered in the cell is listed, suppressed
-    assert areas.loc[("T", "helhet"), "suppressed"]
+    # M's PAVERKA is hidden: suppressed; K's PAVERKA was not answered: nothing hidden
+    assert areas.loc[("M", "delaktighet"), "suppressed"]
+    assert not areas.loc[("K", "delaktighet"), "suppressed"]
+    # an area none of whose questions was answered in the cell is listed, with no figure
     assert areas.loc[("T", "helhet"), "n_published"] == 0
+    assert pd.isna(areas.loc[("T", "helhet"), "unweighted_mean_pct"])
+    assert not areas.loc[("T", "helhet"), "suppressed"]
 
 
 def test_quality_area_of_a_composite_spans_its_members_questions(
@@ -236,7 +251,7 @@ def test_quality_area_of_a_composite_spans_its_members_questions(
     # every ifo question lies in one area; each area's count is its questions in the catalogue
     expected = questions.groupby("quality_area")["question_id"].nunique()
     assert areas["n_questions"].sort_index().to_dict() == expected.sort_index().to_dict()
-    assert areas.loc["tillgänglighet", "index_value"] == pytest.approx(75.0)  # 30 / 40
+    assert areas.loc["tillgänglighet", "unweighted_mean_pct"] == pytest.approx(75.0)  # 30 / 40
 
 
 def test_kolada_comparison_flags_differences_beyond_rounding(
@@ -251,8 +266,12 @@ def test_kolada_comparison_flags_differences_beyond_rounding(
     expected = {
         # kpi, Kolada area: (level, area_code, ours, published, differs)
         ("U30447", "0880"): ("kommun", "0880", 100 * 49 / 65, 75.0, False),  # 75.38 vs 75
-        ("U30447", "0008"): ("lan", "08", 66.0, 66.0, False),
-        ("U30447", "0000"): ("riket", "0000", 82.0, 80.0, True),
+        # län and riket as Kolada computes them, the mean of the published kommun shares:
+        # (75.3846 + 57) / 2 = 66.1923 (the pooled 66 % and 82 % are not compared)
+        ("U30447", "0008"): ("lan", "08", (100 * 49 / 65 + 57) / 2, 66.0, False),
+        ("U30447", "0000"): ("riket", "0000", (100 * 49 / 65 + 57) / 2, 80.0, True),
+        # 181/200 = 90.5 % is published as 91: Kolada's 90 differs
+        ("U30448", "0880"): ("kommun", "0880", 90.5, 90.0, True),
         ("U30900", "0880"): ("kommun", "0880", 62.5, None, True),  # Kolada: value null
         ("U30901", "0880"): ("kommun", "0880", 65.0, 65.0, False),
         ("U28602", "0880"): ("kommun", "0880", 20.0, 20.0, False),  # middle: code 2
@@ -283,6 +302,11 @@ def write_published_figures(engine: Engine) -> None:
         load_id=ifo,
         rows=[
             result("kommun", "ALL", "T", "IFO_KONTAKT", 49, 65),
+            result("kommun", "ALL", "T", "IFO_KONTAKT", 57, 100)
+            | {"area_code": "0860", "kommun_kod": "0860"},
+            result("kommun", "ALL", "T", "IFO_KONTAKT", None, 3)  # hidden: in no mean
+            | {"area_code": "0861", "kommun_kod": "0861"},
+            result("kommun", "ALL", "T", "IFO_INFO", 181, 200),
             result("lan", "ALL", "T", "IFO_KONTAKT", 66, 100),
             result("riket", "ALL", "T", "IFO_KONTAKT", 82, 100),
         ],
@@ -324,6 +348,7 @@ def recorded_kolada_values() -> pd.DataFrame:
         ("U30447", "0880", 75.0),
         ("U30447", "0008", 66.0),
         ("U30447", "0000", 80.0),
+        ("U30448", "0880", 90.0),
         ("U30447", "1480", 70.0),  # a kommun we have no figures for: not compared
         ("U30900", "0880", None),
         ("U30901", "0880", 65.0),
