@@ -30,11 +30,20 @@ from tasks.aggregate import aggregate
 from tasks.fetch import fetch_survey_year
 from tasks.parse import parse_survey_year
 from tasks.suppression import Hierarchy, suppress
-from tasks.validate import validate_survey_year
+from tasks.validate import ValidatedSurveyYear, validate_survey_year
 from tests import disclosure
 
 YEAR = 2024
 THRESHOLD = 5
+
+
+def validated_year(source: Path, survey: str) -> ValidatedSurveyYear:
+    """The year's exports of ``survey`` as the pipeline reads and checks them."""
+    catalogue = default_catalogue()
+    files = fetch_survey_year(str(source), survey, YEAR)
+    return validate_survey_year(
+        parse_survey_year(files, survey, YEAR, catalogue), survey, YEAR, catalogue
+    )
 
 
 def hidden_and_exposed(source: Path) -> pd.DataFrame:
@@ -43,10 +52,7 @@ def hidden_and_exposed(source: Path) -> pd.DataFrame:
     catalogue = default_catalogue()
     rows = []
     for survey in SURVEYS:
-        files = fetch_survey_year(str(source), survey, YEAR)
-        validated = validate_survey_year(
-            parse_survey_year(files, survey, YEAR, catalogue), survey, YEAR, catalogue
-        )
+        validated = validated_year(source, survey)
         times: dict[str, float] = {SUPPRESSION: 0.0}
         with suppression_timed(times):
             figures = aggregate(
@@ -83,12 +89,7 @@ def hidden_and_exposed(source: Path) -> pd.DataFrame:
 
 def respondent_table(source: Path, survey: str) -> pd.DataFrame:
     """One row per respondent of the year: kommun, län and gender (X: unknown)."""
-    catalogue = default_catalogue()
-    files = fetch_survey_year(str(source), survey, YEAR)
-    validated = validate_survey_year(
-        parse_survey_year(files, survey, YEAR, catalogue), survey, YEAR, catalogue
-    )
-    return validated.respondents[["kommun_kod", "lan_kod", "kon"]].astype(str)
+    return validated_year(source, survey).respondents[["kommun_kod", "lan_kod", "kon"]].astype(str)
 
 
 def ours(people: pd.DataFrame) -> tuple[pd.DataFrame, float]:
