@@ -58,6 +58,7 @@ class Catalogue:
     questionnaires: pd.DataFrame
     answer_scales: pd.DataFrame
     kolada_kpis: pd.DataFrame
+    genders: pd.DataFrame
     _memo: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
@@ -78,6 +79,7 @@ class Catalogue:
             questionnaires=_read(directory, "questionnaires.csv"),
             answer_scales=scales,
             kolada_kpis=_read(directory, "kolada_kpis.csv"),
+            genders=_read(directory, "genders.csv"),
         )
 
     # --- municipalities -------------------------------------------------------------------

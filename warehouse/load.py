@@ -149,6 +149,8 @@ def _dimension_frames(catalogue: Catalogue) -> dict[Table, pd.DataFrame]:
     questions = catalogue.questions.assign(
         first_year=lambda frame: _optional_year(frame["first_year"]),
         last_year=lambda frame: _optional_year(frame["last_year"]),
+        # the catalogue lists each survey's questions in the questionnaire's order
+        question_order=lambda frame: frame.groupby("survey").cumcount() + 1,
     )
     options = questions[["survey", "question_id", "scale_id"]].merge(
         catalogue.answer_scales, on="scale_id"
@@ -157,6 +159,7 @@ def _dimension_frames(catalogue: Catalogue) -> dict[Table, pd.DataFrame]:
         tables.dim_survey: catalogue.surveys,
         tables.dim_kommun: kommuner,
         tables.dim_lan: kommuner.drop_duplicates("lan_kod"),
+        tables.dim_gender: catalogue.genders,
         tables.dim_verksamhet: verksamheter,
         tables.dim_question: questions,
         tables.dim_answer_option: options.rename(columns={"code": "answer_code"}),

@@ -161,6 +161,15 @@ expectation_results = Table(
     comment="One row per expectation of the audit of one load.",
 )
 
+reporting_views = Table(
+    "reporting_views",
+    metadata,
+    Column("view_name", String, primary_key=True),
+    Column("fingerprint", String, nullable=False),  # sha256 of its query and comments
+    schema=AUDIT,
+    comment="One row per reporting view: the fingerprint of the definition it was made from.",
+)
+
 rerun_requests = Table(
     "rerun_requests",
     metadata,
@@ -270,6 +279,15 @@ dim_lan = Table(
     comment="One row per län.",
 )
 
+dim_gender = Table(
+    "dim_gender",
+    metadata,
+    Column("gender", String, primary_key=True),
+    Column("label_sv", String, nullable=False),
+    schema=CORE,
+    comment="One row per gender code of the published figures (T, K, M).",
+)
+
 dim_verksamhet = Table(
     "dim_verksamhet",
     metadata,
@@ -295,6 +313,7 @@ dim_question = Table(
     Column("scale_id", String, nullable=False),
     Column("first_year", Integer),
     Column("last_year", Integer),
+    Column("question_order", Integer),  # its place in the survey's questionnaire, from 1
     schema=CORE,
     comment="One row per question of a survey.",
 )

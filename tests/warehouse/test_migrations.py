@@ -15,24 +15,34 @@ from tests.warehouse.sample import VIEW_COLUMNS
 from warehouse import tables
 from warehouse.db import alembic_config, create_warehouse_engine, downgrade, upgrade
 from warehouse.load import begin_load
+from warehouse.reporting import sync_views
 
-# The catalogue of a DuckDB database: every column, constraint and index, by name
+# The catalogue of a DuckDB database: every column, constraint, index and comment, by name,
+# of the tables of every schema and of the reporting views
+SCHEMAS = "('raw', 'core', 'audit', 'staging', 'reporting')"
 DESCRIBE = {
-    "columns": """
+    "columns": f"""
         SELECT table_schema, table_name, column_name, ordinal_position, data_type, is_nullable
-        FROM information_schema.columns WHERE table_schema IN ('raw', 'core', 'audit')
+        FROM information_schema.columns WHERE table_schema IN {SCHEMAS}
         AND table_name <> 'alembic_version'""",
-    "constraints": """
+    "constraints": f"""
         SELECT schema_name, table_name, constraint_type, constraint_text
-        FROM duckdb_constraints() WHERE schema_name IN ('raw', 'core', 'audit')
+        FROM duckdb_constraints() WHERE schema_name IN {SCHEMAS}
         AND table_name <> 'alembic_version'""",
-    "indexes": """
+    "indexes": f"""
         SELECT schema_name, table_name, index_name, expressions
-        FROM duckdb_indexes() WHERE schema_name IN ('raw', 'core', 'audit')""",
+        FROM duckdb_indexes() WHERE schema_name IN {SCHEMAS}""",
     "sequences": "SELECT schema_name, sequence_name FROM duckdb_sequences()",
-    "comments": """
+    "comments": f"""
         SELECT schema_name, table_name, comment FROM duckdb_tables()
-        WHERE schema_name IN ('raw', 'core', 'audit') AND table_name <> 'alembic_version'""",
+        WHERE schema_name IN {SCHEMAS} AND table_name <> 'alembic_version'
+        UNION ALL SELECT schema_name, view_name, comment FROM duckdb_views()
+        WHERE schema_name IN {SCHEMAS}""",
+    "column comments": f"""
+        SELECT schema_name, table_name, column_name, comment FROM duckdb_columns()
+        WHERE schema_name IN {SCHEMAS} AND table_name <> 'alembic_version'""",
+    "views": f"""
+        SELECT schema_name, view_name, sql FROM duckdb_views() WHERE schema_name IN {SCHEMAS}""",
 }
 
 
@@ -107,13 +117,15 @@ def test_upgrade_twice_changes_nothing(engine: Engine) -> None:
     assert versions == [_head()]
 
 
-def test_migrations_build_exactly_the_table_model(engine: Engine, tmp_path: Path) -> None:
-    """The newest migration and ``warehouse.tables`` describe the same columns and keys."""
+def test_migrations_build_exactly_the_model(engine: Engine, tmp_path: Path) -> None:
+    """The migrations build what ``warehouse.tables`` and ``warehouse/views/`` describe: the
+    same tables (staging too), columns, keys, comments and views."""
     modelled = create_warehouse_engine(f"duckdb:///{tmp_path / 'model.duckdb'}")
     with modelled.begin() as connection:
         for schema in tables.SCHEMAS:
             connection.execute(text(f"CREATE SCHEMA {schema}"))
         tables.metadata.create_all(connection)
+        sync_views(connection)
     with engine.connect() as migrated, modelled.connect() as model:
         from_migrations, from_model = _describe(migrated), _describe(model)
     modelled.dispose()

@@ -11,17 +11,25 @@ from sqlalchemy import Connection, text
 
 import warehouse.migrations  # noqa: F401  (registers the DuckDB dialect with Alembic)
 from warehouse.db import create_warehouse_engine
+from warehouse.reporting import sync_views
 from warehouse.tables import AUDIT
 
 VERSION_TABLE_SCHEMA = AUDIT
 
 
 def run_migrations(connection: Connection) -> None:
-    """Apply the pending revisions in one transaction; the version table lives in ``audit``."""
+    """Apply the pending revisions in one transaction; the version table lives in ``audit``.
+
+    A warehouse left at the newest revision gets the reporting views of ``warehouse/views/``
+    in the same transaction.
+    """
     connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {VERSION_TABLE_SCHEMA}"))
     context.configure(connection=connection, version_table_schema=VERSION_TABLE_SCHEMA)
     with context.begin_transaction():
         context.run_migrations()
+        at = set(context.get_context().get_current_heads())
+        if at == set(context.script.get_heads()):
+            sync_views(connection)
 
 
 def main() -> None:
