@@ -26,6 +26,8 @@ PERCENT_COLUMNS: dict[str, tuple[str, ...]] = {
     "fct_response_counts": ("response_rate",),
 }
 MOVEMENT_KEYS = ["area_code", "verksamhet", "gender", "question_id"]
+STAGED_SOURCE = "staged"
+CRITICAL, WARNING = "critical", "warning"  # the severities GX records, as audit tables do
 # What the audit reads of a staged load: table → columns (None: all). Respondents are only
 # counted, and the raw answers are never needed.
 AUDITED_STAGING: dict[str, tuple[str, ...] | None] = {
@@ -92,6 +94,161 @@ def movements(results: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
     )[[*MOVEMENT_KEYS, "moved_points"]]
 
 
+@dataclass(frozen=True)
+class Check:
+    """One frame derived from a staged load and the expectations it must meet, each with its
+    severity: a failed critical one blocks publication, a failed warning is only reported."""
+
+    name: str
+    frame: pd.DataFrame
+    expectations: list[Any]
+
+
+def checks(
+    staged: dict[str, pd.DataFrame],
+    *,
+    rows_loaded: int,
+    input_kommuner: list[str],
+    threshold: int,
+    previous_results: pd.DataFrame,
+    max_change_points: float,
+) -> list[Check]:
+    """The audit's rules as data: what each derived frame of a load must satisfy."""
+    import great_expectations as gx
+
+    gxe: Any = gx.expectations  # its classes are not re-exported for type checkers
+    results, counts = staged["fct_results"], staged["fct_response_counts"]
+    between = gxe.ExpectColumnValuesToBeBetween
+    return [
+        Check(
+            "staged_respondents",
+            staged["respondents"],
+            [gxe.ExpectTableRowCountToEqual(value=rows_loaded, severity=CRITICAL)],
+        ),
+        Check(
+            "kommun_cells",
+            counts[counts["level"] == "kommun"],
+            [
+                gxe.ExpectColumnDistinctValuesToContainSet(
+                    column="area_code", value_set=sorted(input_kommuner), severity=CRITICAL
+                )
+            ],
+        ),
+        *(
+            Check(
+                f"{table}_percentages",
+                staged[table],
+                [
+                    between(column=column, min_value=0, max_value=100, severity=CRITICAL)
+                    for column in columns
+                ],
+            )
+            for table, columns in PERCENT_COLUMNS.items()
+        ),
+        Check(
+            "unsuppressed_results",
+            results[~results["suppressed"].astype(bool)],
+            [between(column="n_valid", min_value=threshold, severity=CRITICAL)],
+        ),
+        Check(
+            "unsuppressed_response_counts",
+            counts[~counts["suppressed"].astype(bool)],
+            [between(column="n_respondents", min_value=threshold, severity=CRITICAL)],
+        ),
+        Check(
+            "level_totals",
+            level_totals(counts),
+            [
+                gxe.ExpectColumnPairValuesToBeEqual(
+                    column_A="riket", column_B=part, severity=CRITICAL
+                )
+                for part in ("lan", "kommun")
+            ],
+        ),
+        Check(
+            "movements_since_last_year",
+            movements(results, previous_results),
+            [between(column="moved_points", max_value=max_change_points, severity=WARNING)],
+        ),
+    ]
+
+
+def _context(load_id: int, data_docs_dir: Path | None) -> tuple[Any, str | None]:
+    """An in-memory GX context, with a Data Docs site in ``data_docs_dir/load-<id>`` if given;
+    the site's index page, or None."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+    )
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    # In memory, and without the throwaway docs site GX would otherwise leave in /tmp per audit.
+    context = gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
+        ),
+    )
+    context.variables.progress_bars = {"globally": False}  # type: ignore[assignment]
+    context.data_sources.add_pandas(STAGED_SOURCE)
+    if data_docs_dir is None:
+        return context, None
+    docs_root = (data_docs_dir / f"load-{load_id}").resolve()  # GX wants it absolute
+    context.add_data_docs_site(
+        site_name="audit",
+        site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(docs_root),
+            },
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+    return context, str(docs_root / "index.html")
+
+
+def _validate(context: Any, load_id: int, check: Check) -> list[dict[str, Any]]:
+    """Run one check's expectations on its frame: one row per expectation."""
+    import great_expectations as gx
+
+    source = context.data_sources.get(STAGED_SOURCE)
+    batch = source.add_dataframe_asset(check.name).add_batch_definition_whole_dataframe(check.name)
+    suite = context.suites.add(gx.ExpectationSuite(name=f"load-{load_id}-{check.name}"))
+    for expectation in check.expectations:
+        suite.add_expectation(expectation)
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"load-{load_id}-{check.name}", data=batch, suite=suite)
+    )
+    # Run directly, not through a Checkpoint: it stores its result for Data Docs all the same,
+    # and a Checkpoint per frame (each check has its own frame) only adds overhead.
+    validation = definition.run(
+        batch_parameters={"dataframe": check.frame}, result_format="SUMMARY"
+    )
+    rows = []
+    for result in validation.results:
+        config = result.expectation_config
+        kwargs = config.kwargs if config is not None else {}
+        rows.append(
+            {
+                "expectation": f"{check.name}: {config.type if config else '?'}",
+                "column_name": kwargs.get("column") or kwargs.get("column_A"),
+                "severity": config.severity.value if config else CRITICAL,
+                "success": bool(result.success),
+                "observed": json.dumps(result.result, default=str, sort_keys=True),
+            }
+        )
+    return rows
+
+
+def verdict(expectations: pd.DataFrame) -> str:
+    """``failed`` if a critical expectation failed, ``warned`` if only warnings did, else
+    ``passed``."""
+    failed = expectations.loc[~expectations["success"], "severity"]
+    return "failed" if (failed == CRITICAL).any() else "warned" if len(failed) else "passed"
+
+
 def audit_load(
     staged: dict[str, pd.DataFrame],
     *,
@@ -109,128 +266,20 @@ def audit_load(
     ``rows_loaded`` the questionnaires the file report accepted, ``input_kommuner`` every kommun
     found in the input, ``previous_results`` the published results of the year before.
     """
-    import great_expectations as gx
-
-    gxe: Any = gx.expectations  # its classes are not re-exported for type checkers
-
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    results, counts = staged["fct_results"], staged["fct_response_counts"]
-    totals = level_totals(counts)
-    checks: dict[str, tuple[pd.DataFrame, list[Any], str]] = {
-        "staged_respondents": (
-            staged["respondents"],
-            [gxe.ExpectTableRowCountToEqual(value=rows_loaded)],
-            "critical",
-        ),
-        "kommun_cells": (
-            counts[counts["level"] == "kommun"],
-            [
-                gxe.ExpectColumnDistinctValuesToContainSet(
-                    column="area_code", value_set=sorted(input_kommuner)
-                )
-            ],
-            "critical",
-        ),
-        **{
-            f"{table}_percentages": (
-                staged[table],
-                [
-                    gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0, max_value=100)
-                    for column in columns
-                ],
-                "critical",
-            )
-            for table, columns in PERCENT_COLUMNS.items()
-        },
-        "unsuppressed_results": (
-            results[~results["suppressed"].astype(bool)],
-            [gxe.ExpectColumnValuesToBeBetween(column="n_valid", min_value=threshold)],
-            "critical",
-        ),
-        "unsuppressed_response_counts": (
-            counts[~counts["suppressed"].astype(bool)],
-            [gxe.ExpectColumnValuesToBeBetween(column="n_respondents", min_value=threshold)],
-            "critical",
-        ),
-        "level_totals": (
-            totals,
-            [
-                gxe.ExpectColumnPairValuesToBeEqual(column_A="riket", column_B="lan"),
-                gxe.ExpectColumnPairValuesToBeEqual(column_A="riket", column_B="kommun"),
-            ],
-            "critical",
-        ),
-        "movements_since_last_year": (
-            movements(results, previous_results),
-            [gxe.ExpectColumnValuesToBeBetween(column="moved_points", max_value=max_change_points)],
-            "warning",
-        ),
-    }
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
+    rules = checks(
+        staged,
+        rows_loaded=rows_loaded,
+        input_kommuner=input_kommuner,
+        threshold=threshold,
+        previous_results=previous_results,
+        max_change_points=max_change_points,
     )
-
-    # In memory, and without the throwaway docs site GX would otherwise leave in /tmp per audit.
-    context = gx.get_context(
-        mode="ephemeral",
-        project_config=DataContextConfig(
-            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
-        ),
-    )
-    context.variables.progress_bars = {"globally": False}  # type: ignore[assignment]
-    docs_path = None
-    if data_docs_dir is not None:
-        docs_root = (data_docs_dir / f"load-{load_id}").resolve()  # GX wants it absolute
-        context.add_data_docs_site(
-            site_name="audit",
-            site_config={
-                "class_name": "SiteBuilder",
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(docs_root),
-                },
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
-        docs_path = str(docs_root / "index.html")
-    source = context.data_sources.add_pandas("staged")
-    rows: list[dict[str, Any]] = []
-    for name, (frame, expectations, severity) in checks.items():
-        batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
-        suite = context.suites.add(gx.ExpectationSuite(name=f"load-{load_id}-{name}"))
-        for expectation in expectations:
-            suite.add_expectation(expectation)
-        definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"load-{load_id}-{name}", data=batch, suite=suite)
-        )
-        # Run directly, not through a Checkpoint: it stores its result for Data Docs all the
-        # same, and a Checkpoint per frame (each check has its own frame) only adds overhead.
-        validation = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
-        for result in validation.results:
-            config = result.expectation_config
-            kwargs = config.kwargs if config is not None else {}
-            rows.append(
-                {
-                    "expectation": f"{name}: {config.type if config else '?'}",
-                    "column_name": kwargs.get("column") or kwargs.get("column_A"),
-                    "severity": severity,
-                    "success": bool(result.success),
-                    "observed": json.dumps(result.result, default=str, sort_keys=True),
-                }
-            )
+    context, docs_path = _context(load_id, data_docs_dir)
+    rows = [row for check in rules for row in _validate(context, load_id, check)]
     if docs_path is not None:  # once for all checks: each build renders every stored result
         context.build_data_docs(site_names=["audit"])
     table = pd.DataFrame(rows).astype({"success": bool})
-    failed = table[~table["success"]]
-    status = (
-        "failed"
-        if (failed["severity"] == "critical").any()
-        else "warned"
-        if len(failed)
-        else "passed"
-    )
-    return AuditOutcome(status=status, expectations=table, data_docs_path=docs_path)
+    return AuditOutcome(status=verdict(table), expectations=table, data_docs_path=docs_path)
 
 
 audit_task = task(name="audit", cache_policy=NO_CACHE)(audit_load)
