@@ -17,7 +17,6 @@ from typing import Any
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine, text
@@ -38,7 +37,8 @@ BAR_COLOURS = {"area": "#1f5f8b", "riket": "#9bb7cc"}
 FIGURES = text(
     """
     SELECT t.survey, s.name_sv AS survey_name, t.year, t.level, t.area_code, t.area_name,
-        t.question_id, t.question_text, t.kolada_short, t.n_valid, t.pct_positive,
+        t.question_id, t.question_order, t.question_text, t.kolada_short, t.n_valid,
+        t.pct_positive,
         r.ci_low, r.ci_high, t.suppressed, r.suppression_reason, t.prev_pct_positive,
         t.change_pp, t.significant
     FROM reporting.trends AS t
@@ -148,109 +148,111 @@ def _sides(area_code: str) -> tuple[str, ...]:
     return ("area",) if area_code == RIKET_CODE else ("area", "riket")
 
 
-def bar_chart(rows: pd.DataFrame, area_name: str, area_code: str) -> Markup:
-    """Horizontal bars per question (the area's, and riket's beside them) with whiskers for
-    the interval."""
+def _coordinate(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def bar_chart(rows: pd.DataFrame, area_name: str, area_code: str) -> dict[str, Any]:
+    """Where the bars go (the charts.j2 ``bar_chart`` macro draws them): per question the
+    area's bar, and riket's beside it, with whiskers for the interval."""
     sides = _sides(area_code)
     width, label_width, bar_height = 760, 230, 12
     scale = (width - label_width - 20) / 100
     group_height = len(sides) * bar_height + 16
     height = group_height * len(rows) + 40
     compared = "" if len(sides) == 1 else " och riket"
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="Andel positiva svar per fråga, {_escape(area_name)}{compared}">'
-    ]
-    for tick in range(0, 101, 25):
-        x = label_width + tick * scale
-        parts.append(
-            f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height - 30}" stroke="#ddd"/>'
-            f'<text x="{x:.1f}" y="{height - 14}" font-size="11" text-anchor="middle">'
-            f"{tick} %</text>"
+
+    def bar(who: str, y: int, pct: float, low: float, high: float) -> dict[str, Any]:
+        if pd.isna(pct):
+            return {"hidden": True, "text_y": y + bar_height - 2}
+        x1, x2 = label_width + low * scale, label_width + high * scale
+        whisker = (
+            None
+            if pd.isna(low)
+            else {
+                "x1": _coordinate(x1),
+                "x2": _coordinate(x2),
+                "middle": y + (bar_height - 2) / 2,
+                "top": y + 1,
+                "bottom": y + bar_height - 3,
+            }
         )
+        width = _coordinate(pct * scale)
+        return {
+            "hidden": False,
+            "y": y,
+            "width": width,
+            "colour": BAR_COLOURS[who],
+            "whisker": whisker,
+        }
+
+    groups = []
     for index, row in enumerate(rows.itertuples()):
         top = index * group_height + 6
-        parts.append(
-            f'<text x="{label_width - 8}" y="{top + bar_height + 4}" font-size="12" '
-            f'text-anchor="end">{_escape(str(row.kolada_short))}</text>'
-        )
-        for offset, who in enumerate(sides):
-            y = top + offset * bar_height
-            pct, low, high = (getattr(row, f"{who}_{name}") for name in ("pct", "low", "high"))
-            if pd.isna(pct):
-                parts.append(
-                    f'<text x="{label_width + 4}" y="{y + bar_height - 2}" font-size="11" '
-                    f'fill="#555">{SUPPRESSED_TEXT}</text>'
-                )
-                continue
-            parts.append(
-                f'<rect x="{label_width}" y="{y}" width="{pct * scale:.1f}" '
-                f'height="{bar_height - 2}" fill="{BAR_COLOURS[who]}"/>'
+        bars = [
+            bar(
+                who,
+                top + offset * bar_height,
+                *(getattr(row, f"{who}_{name}") for name in ("pct", "low", "high")),
             )
-            if not pd.isna(low):
-                middle = y + (bar_height - 2) / 2
-                x1, x2 = label_width + low * scale, label_width + high * scale
-                parts.append(
-                    f'<line x1="{x1:.1f}" y1="{middle}" x2="{x2:.1f}" y2="{middle}" '
-                    f'stroke="#222"/><line x1="{x1:.1f}" y1="{y + 1}" x2="{x1:.1f}" '
-                    f'y2="{y + bar_height - 3}" stroke="#222"/><line x1="{x2:.1f}" '
-                    f'y1="{y + 1}" x2="{x2:.1f}" y2="{y + bar_height - 3}" stroke="#222"/>'
-                )
-    parts.append("</svg>")
-    return Markup("".join(parts))
+            for offset, who in enumerate(sides)
+        ]
+        groups.append(
+            {"label": str(row.kolada_short), "label_y": top + bar_height + 4, "bars": bars}
+        )
+    return {
+        "width": width,
+        "height": height,
+        "label_width": label_width,
+        "bar_height": bar_height,
+        "label": f"Andel positiva svar per fråga, {area_name}{compared}",
+        "hidden_text": SUPPRESSED_TEXT,
+        "ticks": [
+            {"x": _coordinate(label_width + tick * scale), "text": f"{tick} %"}
+            for tick in range(0, 101, 25)
+        ],
+        "groups": groups,
+    }
 
 
-def trend_chart(history: pd.DataFrame, area_code: str) -> Markup:
-    """One question's share by year, the area's line and riket's; suppressed years leave gaps."""
+def trend_chart(history: pd.DataFrame, area_code: str) -> dict[str, Any]:
+    """Where one question's share by year goes (the charts.j2 ``trend_chart`` macro draws it):
+    the area's line and riket's; suppressed years leave gaps."""
     width, height, margin = 360, 150, 34
     years = sorted(history["year"].unique())
     step = (width - 2 * margin) / max(len(years) - 1, 1)
 
-    def point(year: int, pct: float) -> tuple[float, float]:
-        return margin + years.index(year) * step, height - margin - pct * (
-            height - 2 * margin
-        ) / 100
+    def x(year: int) -> float:
+        return margin + years.index(year) * step
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="Utveckling över åren">'
-        f'<line x1="{margin}" y1="{height - margin}" x2="{width - margin}" '
-        f'y2="{height - margin}" stroke="#999"/>'
-    ]
-    for year in years:
-        x, _ = point(year, 0)
-        parts.append(
-            f'<text x="{x:.1f}" y="{height - margin + 16}" font-size="11" '
-            f'text-anchor="middle">{year}</text>'
-        )
+    def y(pct: float) -> float:
+        return height - margin - pct * (height - 2 * margin) / 100
+
+    lines = []
     for who in reversed(_sides(area_code)):  # riket first, so the area's line is drawn on top
-        colour = BAR_COLOURS[who]
         code = RIKET_CODE if who == "riket" else area_code
         line = history[history["area_code"] == code].sort_values("year")
         points = [
-            point(int(year), float(pct))
+            (_coordinate(x(int(year))), _coordinate(y(float(pct))))
             for year, pct in zip(line["year"], line["pct_positive"], strict=True)
             if not pd.isna(pct)
         ]
-        if len(points) > 1:
-            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-            parts.append(
-                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>'
-            )
-        parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>' for x, y in points]
-    parts.append("</svg>")
-    return Markup("".join(parts))
-
-
-def _escape(value: str) -> str:
-    return str(Markup.escape(value))
+        lines.append({"colour": BAR_COLOURS[who], "points": points})
+    return {
+        "width": width,
+        "height": height,
+        "margin": margin,
+        "years": [{"x": _coordinate(x(year)), "text": year} for year in years],
+        "lines": lines,
+    }
 
 
 def _side_by_side(figures: pd.DataFrame, year: int, area_code: str) -> pd.DataFrame:
-    """One row per question of ``year``: the area's figures beside riket's."""
+    """One row per question of ``year``, in the questionnaire's order: the area's figures
+    beside riket's."""
     this_year = figures[figures["year"] == year]
     columns = {"pct_positive": "pct", "ci_low": "low", "ci_high": "high"}
-    keys = ["question_id", "question_text", "kolada_short"]
+    keys = ["question_id", "question_order", "question_text", "kolada_short"]
     area = this_year[this_year["area_code"] == area_code]
     riket = this_year[this_year["area_code"] == RIKET_CODE]
     merged = area[
@@ -271,7 +273,7 @@ def _side_by_side(figures: pd.DataFrame, year: int, area_code: str) -> pd.DataFr
         on="question_id",
         how="left",
     )
-    return merged.sort_values("question_id").reset_index(drop=True)
+    return merged.sort_values("question_order").reset_index(drop=True)
 
 
 def render_report(data: ReportData) -> str:

@@ -104,6 +104,9 @@ def test_report_renders_figures_charts_and_suppression(published: Engine, tmp_pa
     # the threshold of the load that published it
     assert "tydlig information Visas ej (färre än 6 svar) – –" in text
     assert "Uppgifter med färre än 6 giltiga svar visas inte" in text
+    # the questions in the questionnaire's order (KONTAKT, INFO, …, NOJD), not by their ids
+    table = text[text.index("få kontakt 75 %") :]
+    assert table.index("tydlig information Visas ej") < table.index("helhetssyn 81 %")
     assert dom.count("<svg") == 1 + 3  # the bar chart and one trend chart per question
     assert dom.count("<polyline") == 3 + 2  # riket's 3 lines, Kalmar's 2 (INFO: one point)
 
