@@ -1,8 +1,9 @@
-"""The annual load's steps timed one by one, in the order of ``flows.annual._ingest_locked``.
+"""The annual load's steps timed one by one: ``flows.load.ingest_survey_year`` itself, with
+each Prefect task replaced by its plain function, timed.
 
-Runs the plain functions behind the Prefect tasks (no orchestration), so the figures are the
-work itself; ``brukardata run`` adds the orchestration on top. Run as its own process, so that
-its peak resident memory is the pipeline's:
+The steps, their order and their arguments are the flow's own; only the orchestration is left
+out, so the figures are the work itself and ``brukardata run`` adds the orchestration on top.
+Run as its own process, so that its peak resident memory is the pipeline's:
 
     .venv/bin/python -m bench.stages --source DIR --year 2024 --warehouse duckdb:///w.duckdb
 """
@@ -14,37 +15,34 @@ import json
 import resource
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import partial
+from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 from unittest.mock import patch
 
 import pandas as pd
-from sqlalchemy import Engine
+from prefect import Task
 
+import flows.load
 import tasks.aggregate
 import tasks.suppression
 from flows.settings import Settings
 from schemas.catalogue import SURVEYS, default_catalogue
-from tasks.aggregate import aggregate
-from tasks.audit import AUDITED_STAGING, audit_load
-from tasks.fetch import fetch_survey_year
-from tasks.parse import parse_survey_year
-from tasks.validate import validate_survey_year
-from warehouse.db import create_warehouse_engine
-from warehouse.load import (
-    begin_load,
-    prepare_warehouse,
-    publish,
-    published_results,
-    read_staged,
-    record_audit,
-    stage,
-)
+from tasks.load import prepare_warehouse_task
 
 T = TypeVar("T")
 STAGES = ("fetch+parse", "validation", "aggregation", "load", "audit")
 SUPPRESSION = "of which suppression"  # disclosure control, inside the aggregation
+# The stage each task of a load counts in; a task not listed counts in "load".
+STAGE_OF_TASK = {
+    "fetch_task": "fetch+parse",
+    "parse_task": "fetch+parse",
+    "validate_task": "validation",
+    "aggregate_task": "aggregation",
+    "read_staged_task": "audit",
+    "published_results_task": "audit",
+    "audit_task": "audit",
+    "record_audit_task": "audit",
+}
 
 
 def timed(times: dict[str, float], name: str, step: Callable[[], T]) -> T:
@@ -53,6 +51,41 @@ def timed(times: dict[str, float], name: str, step: Callable[[], T]) -> T:
     result = step()
     times[name] = times.get(name, 0.0) + time.perf_counter() - started
     return result
+
+
+class Done:
+    """A mapped task's futures, already resolved."""
+
+    def __init__(self, results: list[Any]) -> None:
+        self.results = results
+
+    def result(self) -> list[Any]:
+        return self.results
+
+
+class InPlace:
+    """A Prefect task's plain function, called in place and timed into ``times[stage]``."""
+
+    def __init__(self, task: Task[..., Any], times: dict[str, float], stage: str) -> None:
+        self.fn, self.times, self.stage = task.fn, times, stage
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return timed(self.times, self.stage, lambda: self.fn(*args, **kwargs))
+
+    def map(self, over: list[Any], *unmapped: Any) -> Done:
+        return Done([self(item, *(fixed.value for fixed in unmapped)) for item in over])
+
+
+@contextmanager
+def without_orchestration(times: dict[str, float]) -> Iterator[None]:
+    """Every task of a load in place, timed by stage, and disclosure control timed apart."""
+    with ExitStack() as stack:
+        for name, value in vars(flows.load).items():
+            if isinstance(value, Task):
+                stage = STAGE_OF_TASK.get(name, "load")
+                stack.enter_context(patch.object(flows.load, name, InPlace(value, times, stage)))
+        stack.enter_context(suppression_timed(times))
+        yield
 
 
 @contextmanager
@@ -71,115 +104,18 @@ def run_year(source: str, year: int, warehouse: str) -> dict[str, float]:
     times: dict[str, float] = {SUPPRESSION: 0.0}
     settings = Settings(warehouse=warehouse)
     catalogue = default_catalogue()
-    engine = create_warehouse_engine(warehouse)
-    timed(times, "load", lambda: prepare_warehouse(engine, catalogue))
-    with suppression_timed(times):
+    timed(
+        times,
+        "load",
+        lambda: prepare_warehouse_task.fn(warehouse, catalogue, settings.load_lock_timeout),
+    )
+    with without_orchestration(times):
         for survey in SURVEYS:
-            load_survey(times, survey, source=source, year=year, settings=settings, engine=engine)
+            outcome = flows.load.ingest_survey_year(survey, year, source, settings, catalogue)
+            if outcome.error is not None:
+                raise RuntimeError(f"{survey} {year}: {outcome.error}")
     times["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return times
-
-
-def load_survey(
-    times: dict[str, float],
-    survey: str,
-    *,
-    source: str,
-    year: int,
-    settings: Settings,
-    engine: Engine,
-) -> None:
-    """One survey-year's steps, each timed into ``times``."""
-    catalogue = default_catalogue()
-    parsed = timed(
-        times,
-        "fetch+parse",
-        lambda: parse_survey_year(
-            fetch_survey_year(source, survey, year, settings.landing_root(), settings.hold_up_to),
-            survey,
-            year,
-            catalogue,
-        ),
-    )
-    validated = timed(
-        times, "validation", partial(validate_survey_year, parsed, survey, year, catalogue)
-    )
-    del parsed  # as the flow does: the files' text is not held through the later steps
-    load_id = timed(
-        times,
-        "load",
-        lambda: begin_load(
-            engine,
-            survey=survey,
-            year=year,
-            source=source,
-            flow_run_id=None,
-            settings=settings.statistical_settings(),
-        ),
-    )
-    aggregates = timed(
-        times,
-        "aggregation",
-        lambda: aggregate(
-            validated.respondents,
-            validated.answers,
-            validated.distributed,
-            survey=survey,
-            year=year,
-            catalogue=catalogue,
-            threshold=settings.suppression_threshold,
-            confidence=settings.confidence_level,
-        ),
-    )
-    timed(
-        times,
-        "load",
-        lambda: stage(
-            engine,
-            load_id=load_id,
-            survey=survey,
-            year=year,
-            files=validated.files,
-            respondents=validated.respondents,
-            answers=validated.answers,
-            quarantine=validated.quarantine,
-            distributed=validated.distributed,
-            results=aggregates.results,
-            distribution=aggregates.distribution,
-            response_counts=aggregates.response_counts,
-        ),
-    )
-    answer_files = validated.files[validated.files["kind"] == "answers"]
-    audit = timed(
-        times,
-        "audit",
-        lambda: audit_load(
-            read_staged(engine, load_id, AUDITED_STAGING),
-            load_id=load_id,
-            rows_loaded=int(answer_files["rows_loaded"].sum()),
-            input_kommuner=sorted(set(validated.respondents["kommun_kod"])),
-            threshold=settings.suppression_threshold,
-            previous_results=published_results(engine, survey, year - 1),
-            max_change_points=settings.max_change_points,
-            data_docs_dir=settings.data_docs_dir(),
-        ),
-    )
-    timed(
-        times,
-        "audit",
-        lambda: record_audit(
-            engine,
-            load_id=load_id,
-            status=audit.status,
-            expectations=audit.expectations,
-            data_docs_path=audit.data_docs_path,
-        ),
-    )
-    timed(
-        times,
-        "load",
-        lambda: publish(engine, load_id=load_id, survey=survey, year=year, files=validated.files),
-    )
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from warehouse.load import (
     last_published_files,
     prepare_warehouse,
     publish,
+    published_kommuner,
     published_raw,
     published_results,
     read_staged,
@@ -83,3 +84,4 @@ published_results_task = task(name="read-published-results", **_DB_RETRIES)(publ
 record_audit_task = task(name="record-audit", **_DB_RETRIES)(record_audit)
 last_published_files_task = task(name="read-published-files", **_DB_RETRIES)(last_published_files)
 published_raw_task = task(name="read-published-rows", **_DB_RETRIES)(published_raw)
+published_kommuner_task = task(name="read-published-kommuner", **_DB_RETRIES)(published_kommuner)

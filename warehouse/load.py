@@ -593,3 +593,14 @@ def record_rerun_request(engine: Engine, request: dict[str, Any]) -> None:
     """Keep who asked for a re-run, why, and what it replaced (``audit.rerun_requests``)."""
     with engine.begin() as conn:
         conn.execute(insert(tables.rerun_requests).values(finished_at=_now(), **request))
+
+
+def published_kommuner(engine: Engine, survey: str, year: int) -> set[str]:
+    """The kommuner with accepted questionnaires in the published (survey, year)."""
+    query = (
+        select(tables.respondents.c.kommun_kod)
+        .where(tables.respondents.c.survey == survey, tables.respondents.c.year == year)
+        .distinct()
+    )
+    with engine.connect() as connection:
+        return set(connection.scalars(query))
