@@ -14,11 +14,10 @@ import gzip
 import io
 import itertools
 import re
-import warnings
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO, cast
 
 import fsspec
 import numpy as np
@@ -186,12 +185,6 @@ def decide_encoding(blocks: Iterable[bytes]) -> str:
     return "windows-1252"
 
 
-def decode(content: bytes) -> tuple[str, str]:
-    """Text and encoding of a CSV file held in memory (see decide_encoding)."""
-    encoding = decide_encoding([content])
-    return content.decode(encoding), encoding
-
-
 def _records(source: str | TextIO, delimiter: str) -> Iterator[list[str]]:
     """CSV records of a text or text stream; a quoting error is a malformed file, not a crash."""
     lines = io.StringIO(source, newline="") if isinstance(source, str) else source
@@ -204,27 +197,6 @@ def _records(source: str | TextIO, delimiter: str) -> Iterator[list[str]]:
 def _header_cells(text: str, delimiter: str) -> list[str]:
     first_record = next(_records(text, delimiter), [])
     return [cell.strip() for cell in first_record]
-
-
-def _read_delimited(text: str, delimiter: str, width: int) -> pd.DataFrame:
-    """Data rows as text, positional columns; a row wider than the header is an error."""
-    try:
-        with warnings.catch_warnings():
-            # a long first row is cut to the header by the reader; it is refused just below
-            warnings.simplefilter("ignore", pd.errors.ParserWarning)
-            frame: pd.DataFrame = pd.read_csv(io.StringIO(text), **_csv_options(delimiter, width))
-    except pd.errors.ParserError as err:
-        _refuse_ragged_records(text, delimiter, width)  # names the row, where it can
-        raise _malformed(err) from err
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame(columns=range(width), dtype=str)
-    frame = _without_final_blank_row(frame, _ends_with_blank_line(text[-4:].encode()))
-    if len(frame) and not text.endswith(("\n", "\r")):
-        # A writer ends every row with a line break; without one the file may be cut short
-        # after a delimiter, which would read as a row with its last answers left blank.
-        raise ValueError("the last row has no line break: the file may be cut short")
-    _refuse_ragged_records(text, delimiter, width)
-    return frame
 
 
 def _ends_with_blank_line(tail: bytes) -> bool:
@@ -342,36 +314,24 @@ def _refuse_values_without_header(data: pd.DataFrame, unnamed: list[int], first_
         )
 
 
-def _csv_text(raw: RawFile) -> tuple[str, str]:
-    content = raw.read()
-    if raw.source_file.lower().endswith(".gz"):
-        try:
-            content = gzip.decompress(content)
-        except (OSError, EOFError) as err:
-            raise ValueError(f"not a readable gzip file ({err})") from err
-    if not content.strip():
-        raise ValueError("empty file")
-    return decode(content)
-
-
 def parse_export(raw: RawFile, survey: str, year: int, catalogue: Catalogue) -> ParsedExport:
     """Read one export and map its header through the codebook that explains it.
 
+    A CSV file is read one way whatever its size (``_decide_layout``, then ``_chunks``): a file
+    held in memory is its one chunk, read here; a large one is read chunk by chunk later.
     Raises ExportError (file-level refusal) for anything that cannot be decided.
     """
-    try:
-        if raw.source_file.lower().endswith(".xlsx"):
-            header, data = _read_workbook(raw.read())
-            encoding = "xlsx"
-        elif raw.content is None:
+    if not raw.source_file.lower().endswith(".xlsx"):
+        try:
             book, layout = _decide_layout(raw, survey, year, catalogue)
+        except (ValueError, HeaderError) as err:
+            raise ExportError(raw.source_file, str(err)) from err
+        if raw.content is None:
             return ParsedExport(raw, book, layout.encoding, None, layout)
-        else:
-            text, encoding = _csv_text(raw)
-            delimiter = _choose_delimiter(text, survey, year, catalogue)
-            header = _header_cells(text, delimiter)
-            data = _read_delimited(text, delimiter, len(header))
-        header, data = _drop_unnamed_empty_columns(header, data)
+        (frame,) = _chunks(raw, layout, rows_per_chunk=None)
+        return ParsedExport(raw, book, layout.encoding, frame)
+    try:
+        header, data = _drop_unnamed_empty_columns(*_read_workbook(raw.read()))
         book, columns = match_codebook(header, survey, year, catalogue)
     except (ValueError, HeaderError) as err:
         raise ExportError(raw.source_file, str(err)) from err
@@ -380,7 +340,7 @@ def parse_export(raw: RawFile, survey: str, year: int, catalogue: Catalogue) -> 
     frame = data.set_axis(columns, axis=1)
     frame.insert(0, "row_number", range(2, len(frame) + 2))
     frame.insert(0, "source_file", raw.source_file)
-    return ParsedExport(raw=raw, codebook=book, encoding=encoding, frame=frame)
+    return ParsedExport(raw=raw, codebook=book, encoding="xlsx", frame=frame)
 
 
 def _choose_delimiter(text: str, survey: str, year: int, catalogue: Catalogue) -> str:
@@ -441,6 +401,7 @@ class CsvLayout:
     named: list[int]  # positions of the named fields, in the order of ``columns``
     columns: list[str]  # their canonical names
     ends_with_blank_line: bool
+    data_rows: int  # records under the header, a final blank line included
 
 
 @dataclass
@@ -457,25 +418,46 @@ class _Seen:
             yield block
 
 
+def _open_bytes(raw: RawFile) -> BinaryIO:
+    """The file's bytes, decompressed when its name says gzip: from memory when it is held,
+    else read from where it lies."""
+    if raw.content is None:
+        return fsspec.open(raw.location, "rb", compression="infer").open()  # type: ignore[no-any-return]
+    held = io.BytesIO(raw.content)
+    if raw.source_file.lower().endswith(".gz"):
+        return cast(BinaryIO, gzip.GzipFile(fileobj=held))
+    return held
+
+
 def _open_text(raw: RawFile, encoding: str) -> TextIO:
-    """The file as text, decompressed when its name says gzip, read from where it lies."""
-    opened = fsspec.open(raw.location, "rt", encoding=encoding, newline="", compression="infer")
-    return opened.open()  # type: ignore[no-any-return]
+    """The file as text (see ``_open_bytes``), line breaks inside quoted cells kept."""
+    return io.TextIOWrapper(_open_bytes(raw), encoding=encoding, newline="")
 
 
 def _decide_layout(
     raw: RawFile, survey: str, year: int, catalogue: Catalogue
 ) -> tuple[Codebook, CsvLayout]:
-    """What ``parse_export`` decides for a file it cannot hold, in passes over its bytes.
+    """How ``parse_export`` reads a CSV export: its codebook, and a layout whose header the
+    codebook explains and which has data rows."""
+    encoding, head, passed = _start(raw)
+    delimiter = _choose_delimiter(head, survey, year, catalogue)
+    header = _header_cells(head, delimiter)
+    named = [i for i, cell in enumerate(header) if cell]
+    book, columns = match_codebook([header[i] for i in named], survey, year, catalogue)
+    layout = _layout(
+        raw, encoding, passed, delimiter=delimiter, width=len(header), named=named, columns=columns
+    )
+    if layout.data_rows - layout.ends_with_blank_line <= 0:
+        raise ValueError("no data rows (header only)")
+    return book, layout
 
-    Encoding over every byte, delimiter and codebook from the header; a file that is empty,
-    header only, has a short or long row or lacks its last line break is refused here. A value
-    under no header is only found while reading: a consumer publishes nothing before the
-    chunks are exhausted.
-    """
+
+def _start(raw: RawFile) -> tuple[str, str, _Seen]:
+    """The file's encoding, decided over every byte, and the text of its start (the header's
+    and the delimiter's to decide); an empty file is refused."""
     passed = _Seen()
     try:
-        with fsspec.open(raw.location, "rb", compression="infer") as handle:
+        with _open_bytes(raw) as handle:
             blocks = iter(functools.partial(handle.read, BLOCK_BYTES), b"")
             encoding = decide_encoding(passed.seen(blocks))
     except (OSError, EOFError) as err:
@@ -485,28 +467,40 @@ def _decide_layout(
     if not passed.text:
         raise ValueError("empty file")
     with _open_text(raw, encoding) as text:
-        head = text.read(1_000_000)
-    delimiter = _choose_delimiter(head, survey, year, catalogue)
-    header = _header_cells(head, delimiter)
-    named = [i for i, cell in enumerate(header) if cell]
-    book, columns = match_codebook([header[i] for i in named], survey, year, catalogue)
+        return encoding, text.read(1_000_000), passed
+
+
+def _layout(
+    raw: RawFile,
+    encoding: str,
+    passed: _Seen,
+    *,
+    delimiter: str,
+    width: int,
+    named: list[int],
+    columns: list[str],
+) -> CsvLayout:
+    """The layout of a CSV file whose header is decided; a file with a short or long row or
+    without its last line break is refused here, in one more pass. A value under no header is
+    only found while reading: a consumer publishes nothing before the chunks are exhausted."""
     if not passed.tail.endswith((b"\n", b"\r")):
         raise ValueError("the last row has no line break: the file may be cut short")
     with _open_text(raw, encoding) as text:
-        records = _refuse_ragged_records(text, delimiter, len(header))
+        records = _refuse_ragged_records(text, delimiter, width)
     ends_with_blank_line = _ends_with_blank_line(passed.tail)
-    if records - 1 - ends_with_blank_line <= 0:
-        raise ValueError("no data rows (header only)")
-    return book, CsvLayout(encoding, delimiter, len(header), named, columns, ends_with_blank_line)
+    return CsvLayout(encoding, delimiter, width, named, columns, ends_with_blank_line, records - 1)
 
 
-def _chunks(raw: RawFile, layout: CsvLayout, rows_per_chunk: int) -> Iterator[pd.DataFrame]:
-    """The rows of a large export, ``rows_per_chunk`` at a time, as parse_export frames them."""
+def _chunks(raw: RawFile, layout: CsvLayout, rows_per_chunk: int | None) -> Iterator[pd.DataFrame]:
+    """The rows of an export, ``rows_per_chunk`` at a time (None: all in one), as
+    ``parse_export`` frames them."""
     unnamed = [i for i in range(layout.width) if i not in layout.named]
     next_row = 2
     with _open_text(raw, layout.encoding) as text:
         reader = pd.read_csv(
-            text, chunksize=rows_per_chunk, **_csv_options(layout.delimiter, layout.width)
+            text,
+            chunksize=rows_per_chunk or max(layout.data_rows, 1),
+            **_csv_options(layout.delimiter, layout.width),
         )
         previous: pd.DataFrame | None = None  # held back: the last may end in a blank row
         try:
@@ -533,17 +527,32 @@ def parse_distributed(raw: RawFile, catalogue: Catalogue) -> pd.DataFrame:
     Response rates are only as good as every count, so one bad row refuses the file rather
     than publishing rates for some municipalities and silently not for others.
     """
+    expected = set(Distributed.to_schema().columns)
     try:
-        text, _ = _csv_text(raw)
-        expected = set(Distributed.to_schema().columns)
+        encoding, head, passed = _start(raw)
         delimiter = next(
-            (d for d in DELIMITERS if {header_key(h) for h in _header_cells(text, d)} >= expected),
+            (d for d in DELIMITERS if {header_key(h) for h in _header_cells(head, d)} >= expected),
             None,
         )
         if delimiter is None:
             raise ValueError(f"header must name {', '.join(sorted(expected))}")
-        header = [header_key(h) for h in _header_cells(text, delimiter)]
-        frame = _read_delimited(text, delimiter, len(header)).set_axis(header, axis=1)
+        header = [header_key(h) for h in _header_cells(head, delimiter)]
+        columns = list(range(len(header)))
+        layout = _layout(
+            raw,
+            encoding,
+            passed,
+            delimiter=delimiter,
+            width=len(header),
+            named=columns,
+            columns=header,
+        )
+        chunks = list(_chunks(raw, layout, rows_per_chunk=None))
+        frame = (
+            pd.concat(chunks, ignore_index=True)
+            if chunks
+            else pd.DataFrame(columns=["source_file", "row_number", *header], dtype=str)
+        )
     except ValueError as err:
         raise ExportError(raw.source_file, str(err)) from err
     frame = frame[list(Distributed.to_schema().columns)].apply(lambda column: column.str.strip())

@@ -13,7 +13,7 @@ import pytest
 
 from schemas.catalogue import Catalogue
 from tasks.fetch import RawFile, fetch_paths
-from tasks.parse import ExportError, decode, parse_export
+from tasks.parse import ExportError, decide_encoding, parse_export
 
 HEADER = [
     "kommun_kod",
@@ -51,8 +51,9 @@ def csv_bytes(
         (b"plain ascii", "plain ascii", "utf-8"),
     ],
 )
-def test_decode_decides_the_encoding(content: bytes, text: str, encoding: str) -> None:
-    assert decode(content) == (text, encoding)
+def test_the_encoding_is_decided(content: bytes, text: str, encoding: str) -> None:
+    assert decide_encoding([content]) == encoding
+    assert content.decode(encoding) == text
 
 
 @pytest.mark.parametrize(
@@ -66,9 +67,9 @@ def test_decode_decides_the_encoding(content: bytes, text: str, encoding: str) -
         (b"abc\xe5\x01", "control character"),
     ],
 )
-def test_decode_refuses_what_it_cannot_decide(content: bytes, problem: str) -> None:
+def test_an_encoding_that_cannot_be_decided_is_refused(content: bytes, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
-        decode(content)
+        decide_encoding([content])
 
 
 @pytest.mark.parametrize("delimiter", [";", ","])
