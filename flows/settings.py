@@ -57,14 +57,16 @@ class Settings(BaseSettings):
         """``hold_file_mb`` in bytes."""
         return int(self.hold_file_mb * MB)
 
+    def _beside_warehouse(self, name: str) -> Path:
+        """``name`` in the folder of a DuckDB warehouse file, else in the working folder."""
+        url = make_url(self.warehouse)
+        if url.get_backend_name() == "duckdb" and url.database not in (None, "", ":memory:"):
+            return Path(url.database).expanduser().parent / name
+        return Path(name)
+
     def landing_root(self) -> str:
         """The landing area in force: the setting, or a folder beside the DuckDB file."""
-        if self.landing:
-            return self.landing
-        database = self.warehouse.removeprefix("duckdb:///")
-        if database != self.warehouse and database not in ("", ":memory:"):
-            return str(Path(database).parent / "landing")
-        return "landing"
+        return self.landing or str(self._beside_warehouse("landing"))
 
     def reports_dir(self) -> Path:
         """Where runs write their HTML reports: beside the Data Docs."""
@@ -72,12 +74,7 @@ class Settings(BaseSettings):
 
     def data_docs_dir(self) -> Path:
         """The Data Docs folder in force: the setting, else beside a DuckDB file, else here."""
-        if self.data_docs is not None:
-            return self.data_docs
-        url = make_url(self.warehouse)
-        if url.get_backend_name() == "duckdb" and url.database not in (None, "", ":memory:"):
-            return Path(url.database).expanduser().parent / "data-docs"
-        return Path("data-docs")
+        return self.data_docs or self._beside_warehouse("data-docs")
 
     def statistical_settings(self) -> dict[str, Any]:
         """The choices a published figure depends on, stored with each load.
