@@ -280,17 +280,7 @@ def read_changed(
     the warehouse, their accounting from the published file report.
     """
     engine, survey, year, settings = record.engine, record.survey, record.year, record.settings
-    published_files = last_published_files_task(engine, survey, year)
-    if published_files.empty:
-        raise NotReplaceableError(
-            f"no published load of {survey} {year} to re-run: use brukardata run"
-        )
-    absent = sorted(set(rerun.kommuner or ()) - published_kommuner_task(engine, survey, year))
-    if absent:
-        raise NotReplaceableError(
-            f"kommun {', '.join(absent)} has no rows in the published {survey} {year}: nothing "
-            "of it to re-run (a re-run without --kommun loads a kommun new to the year)"
-        )
+    published_files = _published_files(record, rerun)
     changed = changed_files(published_files, fetched_files(fetched))
     if not changed and not rerun.force:
         report = _accepted(whole_report(fetched, published_files), changed)
@@ -328,6 +318,25 @@ def read_changed(
     )
 
 
+def _published_files(record: LoadRecord, rerun: RerunRequest) -> pd.DataFrame:
+    """The published load's file report, where a re-run has a published load and the kommuner
+    it asks for to replace."""
+    survey, year = record.survey, record.year
+    published_files = last_published_files_task(record.engine, survey, year)
+    if published_files.empty:
+        raise NotReplaceableError(
+            f"no published load of {survey} {year} to re-run: use brukardata run"
+        )
+    published = published_kommuner_task(record.engine, survey, year)
+    absent = sorted(set(rerun.kommuner or ()) - published)
+    if absent:
+        raise NotReplaceableError(
+            f"kommun {', '.join(absent)} has no rows in the published {survey} {year}: nothing "
+            "of it to re-run (a re-run without --kommun loads a kommun new to the year)"
+        )
+    return published_files
+
+
 def _accepted(report: pd.DataFrame, changed: list[str]) -> pd.DataFrame:
     """The file ``report``, unless a file in it is refused: then the re-run is refused."""
     refused = refused_files(report)
@@ -341,24 +350,10 @@ def publish_rows(
 ) -> SurveyYearOutcome:
     """aggregate → stage → audit → publish: the figures of the whole survey-year, and the
     written rows in place of the ones they replace, only if the audit passes."""
-    survey, year, settings, engine = record.survey, record.year, record.settings, record.engine
     load_id = record.begin()
     pause_point("after-begin")
-    aggregates = aggregate_rows(rows, survey, year, catalogue, settings)
-    stage_task(
-        engine,
-        load_id=load_id,
-        survey=survey,
-        year=year,
-        files=rows.written_files,
-        respondents=rows.written_respondents,
-        answers=rows.written_answers,
-        quarantine=rows.written_quarantine,
-        distributed=rows.written_distributed,
-        results=aggregates.results,
-        distribution=aggregates.distribution,
-        response_counts=aggregates.response_counts,
-    )
+    aggregates = aggregate_rows(rows, record.survey, record.year, catalogue, record.settings)
+    stage_rows(record, rows, aggregates)
     pause_point("after-stage")
     audit = audit_staged(record, rows.written_files, sorted(set(rows.respondents["kommun_kod"])))
     if audit.status == "failed":
@@ -367,24 +362,24 @@ def publish_rows(
         return outcome
     pause_point("after-audit")
     confirm_lock_task(lock)
-    publishing = Step(survey, year)
+    publishing = Step(record.survey, record.year)
     changed = publish_task(
-        engine,
+        record.engine,
         load_id=load_id,
-        survey=survey,
-        year=year,
+        survey=record.survey,
+        year=record.year,
         files=rows.files,
         kommuner=rows.kommuner,
         source_files=rows.source_files,
     )
     publishing.done(f"audit {audit.status}, load {load_id} published")
     return SurveyYearOutcome(
-        survey,
-        year,
+        record.survey,
+        record.year,
         load_id,
         rows.files,
         refused_files(rows.files),
-        headline_figures(aggregates.results, survey, catalogue),
+        headline_figures(aggregates.results, record.survey, catalogue),
         audit=audit,
         fact_rows_changed=changed,
         quarantine_reasons={
@@ -393,6 +388,25 @@ def publish_rows(
         suppressed_cells=int(aggregates.results["suppressed"].sum()),
         changed_files=rows.changed_files,
         replaced_kommuner=rows.kommuner or [],
+    )
+
+
+def stage_rows(record: LoadRecord, rows: LoadInput, aggregates: Aggregates) -> None:
+    """Write the load's raw rows and figures to ``staging``, tagged with its load id."""
+    assert record.load_id is not None, "a load is staged once it is begun"
+    stage_task(
+        record.engine,
+        load_id=record.load_id,
+        survey=record.survey,
+        year=record.year,
+        files=rows.written_files,
+        respondents=rows.written_respondents,
+        answers=rows.written_answers,
+        quarantine=rows.written_quarantine,
+        distributed=rows.written_distributed,
+        results=aggregates.results,
+        distribution=aggregates.distribution,
+        response_counts=aggregates.response_counts,
     )
 
 
