@@ -101,7 +101,7 @@ def test_a_load_whose_lock_session_ends_publishes_only_under_its_lock_again(
     """PostgreSQL ends every session of the load after its audit (as a restart does). The load
     takes its lock again before publishing; if another load has taken it meanwhile, IFO fails
     in one line with nothing published, and FH is still loaded."""
-    from flows import annual
+    from flows import load
     from tasks.generate import generate_exports
     from warehouse.locks import lock_key
 
@@ -120,9 +120,9 @@ def test_a_load_whose_lock_session_ends_publishes_only_under_its_lock_again(
         )
         if taken_meanwhile:
             other_load.execute(text(f"SELECT pg_advisory_lock({lock_key(f'ifo-{YEAR}')})"))
-        monkeypatch.setattr(annual, "pause_point", lambda _point: None)  # once
+        monkeypatch.setattr(load, "pause_point", lambda _point: None)  # once
 
-    monkeypatch.setattr(annual, "pause_point", sessions_ended)
+    monkeypatch.setattr(load, "pause_point", sessions_ended)
     try:
         state = annual_run(
             source=str(tmp_path / "source"), year=YEAR, warehouse=postgres_url, return_state=True

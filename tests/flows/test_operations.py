@@ -27,7 +27,7 @@ from prefect.client.schemas.filters import (
 from prefect_dask.task_runners import DaskTaskRunner
 from typer.testing import CliRunner
 
-from flows import annual
+from flows import load
 from flows.annual import annual_run
 from flows.cli import app
 from tasks.generate import generate_exports
@@ -297,7 +297,7 @@ def test_a_duckdb_reader_holding_the_file_fails_one_survey_in_one_line_and_the_r
             assert reader.stdout is not None
             assert reader.stdout.readline().strip() == "holding"
 
-    record_failed_load = annual.fail_load_task
+    record_failed_load = load.fail_load_task
 
     def closed_by_the_reader(*args: Any, **kwargs: Any) -> None:
         for reader in readers:
@@ -305,8 +305,8 @@ def test_a_duckdb_reader_holding_the_file_fails_one_survey_in_one_line_and_the_r
             reader.wait()
         record_failed_load(*args, **kwargs)
 
-    monkeypatch.setattr(annual, "pause_point", open_by_a_reader)
-    monkeypatch.setattr(annual, "fail_load_task", closed_by_the_reader)
+    monkeypatch.setattr(load, "pause_point", open_by_a_reader)
+    monkeypatch.setattr(load, "fail_load_task", closed_by_the_reader)
     state = annual_run(
         source=str(exports), year=YEAR, warehouse=f"duckdb:///{database}", return_state=True
     )
