@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.writer.excel import ExcelWriter
-from prefect import task
 
 from schemas.catalogue import SURVEYS, Catalogue, default_catalogue
 from schemas.codebook import Codebook, codebooks
@@ -216,9 +215,6 @@ def generate_exports(
         if progress is not None:
             progress(path)
     return GeneratedExports(out=out, files=written, respondents=respondents, defects=defect_counts)
-
-
-generate_exports_task = task(name="generate_exports")(generate_exports)
 
 
 def layout_codebook(layout: str) -> Codebook:
