@@ -11,7 +11,7 @@ from typing import ClassVar
 import httpx
 
 from flows.server import alive
-from tasks.generate import generate_exports
+from sample.generate import generate_exports
 from tests.flows.conftest import BRUKARDATA, free_port, start_server
 
 

@@ -20,6 +20,14 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from sample.generate import (
+    ENKATER_WITHOUT_UNIT,
+    MEAN_RESPONDENTS,
+    MISSING_UNIT_SHARE,
+    GeneratedExports,
+    choose_kommuner,
+    generate_exports,
+)
 from schemas.catalogue import SURVEYS, Catalogue
 from schemas.exports import (
     DUPLICATE_SVAR_ID,
@@ -31,14 +39,6 @@ from schemas.exports import (
 )
 from tasks.aggregate import aggregate
 from tasks.fetch import fetch_survey_year
-from tasks.generate import (
-    ENKATER_WITHOUT_UNIT,
-    MEAN_RESPONDENTS,
-    MISSING_UNIT_SHARE,
-    GeneratedExports,
-    choose_kommuner,
-    generate_exports,
-)
 from tasks.parse import parse_survey_year
 from tasks.validate import ValidatedSurveyYear, validate_survey_year
 
