@@ -33,7 +33,7 @@ test: install  ## the whole test suite
 lint: install  ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy flows tasks schemas warehouse tests bench
+	$(BIN)/mypy flows tasks schemas warehouse sample tests bench
 
 lock: install  ## re-resolve requirements.lock from the pins in pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python $(BIN)/python -o requirements.lock

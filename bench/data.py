@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from sample.generate import generate_exports
 from schemas.catalogue import SURVEYS, default_catalogue
 from tasks.fetch import fetch_survey_year
-from tasks.generate import generate_exports
 from tasks.parse import parse_export
 from tasks.validate import normalise_frame
 

@@ -25,7 +25,7 @@ from sqlalchemy import Engine, text
 
 from flows.annual import annual_run
 from flows.rerun import rerun
-from tasks.generate import generate_exports
+from sample.generate import generate_exports
 from warehouse.db import create_warehouse_engine
 
 RAW_TABLES = ("raw.respondents", "raw.answers", "raw.quarantine")

@@ -410,7 +410,7 @@ def generate(  # noqa: PLR0917 (Typer maps options to parameters)
     ] = "canonical",
 ) -> None:
     """Write realistic sample exports of both surveys in one export layout."""
-    from tasks.generate import generate_exports
+    from sample.generate import generate_exports
 
     try:
         generated = generate_exports(
@@ -433,7 +433,7 @@ def demo(
 ) -> None:
     """Generate two years of sample exports and run the whole pipeline into a local DuckDB."""
     from flows.settings import Settings
-    from tasks.generate import generate_exports
+    from sample.generate import generate_exports
 
     years = [2023, 2024]
     exports = folder / "exports"

@@ -71,8 +71,12 @@ class Catalogue:
         unknown_roles = set(scales["role"]) - set(ROLES)
         if unknown_roles:
             raise ValueError(f"answer_scales.csv: unknown role(s) {sorted(unknown_roles)}")
+        surveys = _read(directory, "surveys.csv")
+        unknown_flags = set(surveys["has_units"]) - {"true", "false"}
+        if unknown_flags:
+            raise ValueError(f"surveys.csv: has_units must be true or false, not {unknown_flags}")
         return cls(
-            surveys=_read(directory, "surveys.csv"),
+            surveys=surveys,
             kommuner=_read(directory, "kommuner.csv"),
             verksamheter=_read(directory, "verksamheter.csv"),
             questions=_read(directory, "questions.csv"),
@@ -81,6 +85,14 @@ class Catalogue:
             kolada_kpis=_read(directory, "kolada_kpis.csv"),
             genders=_read(directory, "genders.csv"),
         )
+
+    # --- surveys ------------------------------------------------------------------------------
+    @cached_property
+    def surveys_with_units(self) -> frozenset[str]:
+        """Surveys whose exports name units (boende, daglig verksamhet) with figures of their
+        own: their rows keep ``enhet_id`` and their figures add an ``enhet`` level."""
+        s = self.surveys
+        return frozenset(s.loc[s["has_units"] == "true", "survey"])
 
     # --- municipalities -------------------------------------------------------------------
     @cached_property

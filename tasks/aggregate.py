@@ -30,9 +30,6 @@ UNKNOWN_GENDER = "X"
 NO_UNIT = ""
 REMAINDER_MARK = "-"  # "ALL-BOU": the members of ALL that are not in BOU, never published
 
-# Surveys whose exports name units (boende, daglig verksamhet) that get figures of their own.
-ENHET_SURVEYS = frozenset({"fh"})
-
 # A respondent's place at the finest grain; every cell is a union of such strata.
 STRATUM = ["kommun_kod", "lan_kod", "enhet_id", "verksamhet", "kon"]
 GEOGRAPHY = ["kommun_kod", "lan_kod", "enhet_id"]
@@ -72,7 +69,7 @@ def aggregate(
     enkater = catalogue.enkater(survey, year)
     _require_enkater(respondents["verksamhet"], enkater, "respondents")
     composites = _with_remainder_groups(catalogue.composites(survey, year))
-    rollup = _RollUp(composites, with_enhet=survey in ENHET_SURVEYS)
+    rollup = _RollUp(composites, with_enhet=survey in catalogue.surveys_with_units)
     hierarchies = _Hierarchies(composites)
     stratum, strata = _strata(respondents)
 

@@ -9,8 +9,7 @@ answers with backoff a bounded number of times, and then fails with one clear er
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -21,6 +20,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine, text
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from tasks.load import is_transient_db_error
 from warehouse.kolada import store_kolada_values
@@ -88,31 +88,58 @@ def _shortened(url: str, limit: int = 100) -> str:
     return url if len(url) <= limit else f"{url[: limit - 1]}…"
 
 
+class _TransientError(Exception):
+    """A fault worth another try: a 429, a 5xx or a network fault (its one-line message)."""
+
+    def __init__(self, problem: str, response: httpx.Response | None = None) -> None:
+        super().__init__(problem)
+        self.response = response
+
+
+def _get_once(client: httpx.Client, url: str) -> dict[str, Any]:
+    """One GET of ``url`` as JSON; a fault worth another try is raised as ``_TransientError``."""
+    try:
+        response = client.get(url)
+    except httpx.TransportError as err:
+        raise _TransientError(f"{type(err).__name__}: {err}") from err
+    if response.status_code == httpx.codes.OK:
+        body: dict[str, Any] = response.json()
+        return body
+    problem = f"HTTP {response.status_code}"
+    if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
+        raise _TransientError(problem, response)
+    if response.status_code >= httpx.codes.INTERNAL_SERVER_ERROR:
+        raise _TransientError(problem)
+    raise KoladaError(f"Kolada refused {_shortened(url)}: {problem}")
+
+
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    """After a 429 the server's Retry-After, after any other fault the policy's backoff."""
+
+    def wait(state: RetryCallState) -> float:
+        attempt = state.attempt_number - 1
+        fault = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(fault, _TransientError) and fault.response is not None:
+            return _retry_after(fault.response, policy, attempt)
+        return policy.backoff(attempt)
+
+    return wait
+
+
 def get_json(client: httpx.Client, url: str, policy: RetryPolicy) -> dict[str, Any]:
     """GET ``url`` as JSON, retrying 429, 5xx and network faults; other 4xx fail at once."""
-    last_problem = ""
-    for attempt in range(policy.attempts):
-        try:
-            response = client.get(url)
-        except httpx.TransportError as err:
-            last_problem = f"{type(err).__name__}: {err}"
-            wait = policy.backoff(attempt)
-        else:
-            if response.status_code == httpx.codes.OK:
-                body: dict[str, Any] = response.json()
-                return body
-            last_problem = f"HTTP {response.status_code}"
-            if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
-                wait = _retry_after(response, policy, attempt)
-            elif response.status_code >= httpx.codes.INTERNAL_SERVER_ERROR:
-                wait = policy.backoff(attempt)
-            else:
-                raise KoladaError(f"Kolada refused {_shortened(url)}: {last_problem}")
-        if attempt + 1 < policy.attempts:
-            time.sleep(wait)
-    raise KoladaError(
-        f"Kolada did not answer {_shortened(url)} after {policy.attempts} tries: {last_problem}"
+    retrying = Retrying(
+        stop=stop_after_attempt(policy.attempts),
+        wait=_wait(policy),
+        retry=retry_if_exception_type(_TransientError),
+        reraise=True,
     )
+    try:
+        return retrying(_get_once, client, url)
+    except _TransientError as err:
+        raise KoladaError(
+            f"Kolada did not answer {_shortened(url)} after {policy.attempts} tries: {err}"
+        ) from err
 
 
 def _pages(client: httpx.Client, url: str, policy: RetryPolicy) -> Iterator[dict[str, Any]]:

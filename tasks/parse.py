@@ -33,7 +33,6 @@ from tasks.fetch import RawFile, SurveyYearFiles
 DELIMITERS: tuple[str, ...] = (";", ",")
 # A UTF-8 multi-byte sequence inside a file that is not valid UTF-8 as a whole: two encodings mixed.
 _UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}")
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class ExportError(ValueError):

@@ -225,6 +225,7 @@ class _Rules:
     questionnaires: dict[str, pa.DataFrameSchema]  # by verksamhet (enkät)
     question_columns: list[str]
     lan_of: pd.Series  # kommun_kod → lan_kod
+    has_units: bool  # the survey's rows keep their enhet_id
 
     @classmethod
     def of(
@@ -245,6 +246,7 @@ class _Rules:
             },
             question_columns=question_columns,
             lan_of=pd.Series(catalogue.lan_of, dtype="str"),
+            has_units=survey in catalogue.surveys_with_units,
         )
 
 
@@ -315,7 +317,7 @@ def _quarantine(originals: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame
 
 
 def _respondents_and_answers(
-    valid: pd.DataFrame, survey: str, rules: _Rules, first_id: int
+    valid: pd.DataFrame, rules: _Rules, first_id: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Valid rows as respondents (numbered from ``first_id``) and their non-blank answers.
 
@@ -332,7 +334,7 @@ def _respondents_and_answers(
             "kommun_kod": valid["kommun_kod"],
             "lan_kod": valid["kommun_kod"].map(rules.lan_of),
             "verksamhet": valid["verksamhet"],
-            "enhet_id": valid["enhet_id"] if survey == "fh" else "",
+            "enhet_id": valid["enhet_id"] if rules.has_units else "",
             "svar_id": valid["svar_id"],
             "kon": valid["kon"],
         }
@@ -402,7 +404,7 @@ class _CheckedPart:
 
 
 def _check_part(
-    original: pd.DataFrame, frame: pd.DataFrame, survey: str, rules: _Rules, first_id: int
+    original: pd.DataFrame, frame: pd.DataFrame, rules: _Rules, first_id: int
 ) -> _CheckedPart:
     """Check the normalised ``frame`` of one part read as ``original``; its valid rows become
     respondents numbered from ``first_id``, the others quarantine with their original cells."""
@@ -418,7 +420,7 @@ def _check_part(
         [problems, failures[["column", "rule", "value"]].reset_index(drop=True)], axis=1
     ).astype({"row_number": int, "column": str, "rule": str, "value": str})
     valid = frame.drop(index=pd.Index(failures["index"].unique()))
-    respondents, answers = _respondents_and_answers(valid, survey, rules, first_id)
+    respondents, answers = _respondents_and_answers(valid, rules, first_id)
     return _CheckedPart(respondents, answers, quarantine, problems)
 
 
@@ -514,7 +516,7 @@ def validate_survey_year(
     parts: list[_CheckedPart] = []
     first_id = 0
     for original, frame in _batches(p for a in accepted for p in a.parts(survey, catalogue)):
-        part = _check_part(original, frame, survey, rules, first_id)
+        part = _check_part(original, frame, rules, first_id)
         first_id += len(part.respondents)
         if not keep_rows:
             part = replace(

@@ -59,7 +59,7 @@ def bulk_insert(
     partition), never materialised per row. Missing values (NaN, None, pd.NA) become SQL NULL.
     On DuckDB the frame is scanned in place as Arrow (hundreds of times faster than row-wise
     inserts, and its Arrow-backed text is read without conversion);
-    on PostgreSQL rows are streamed with COPY; elsewhere they go through one executemany.
+    on PostgreSQL rows are streamed with COPY.
     """
     constants = dict(constants or {})
     unknown = sorted(set(frame.columns) - set(table.columns.keys()))
@@ -69,10 +69,8 @@ def bulk_insert(
         return
     if conn.dialect.name == "duckdb":
         _insert_scanned_frame(conn, table, frame, constants)
-    elif conn.dialect.name == "postgresql":
-        _copy_frame(conn, table, frame.assign(**constants))
     else:
-        conn.execute(insert(table), _records(frame.assign(**constants)))
+        _copy_frame(conn, table, frame.assign(**constants))
 
 
 def _copy_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
@@ -109,12 +107,6 @@ def _insert_scanned_frame(
         tuple(constants.values()),
     )
     duckdb_connection.unregister(view)
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as dicts of plain Python values, missing values as None."""
-    plain = frame.astype(object).where(frame.notna(), None)
-    return [{str(key): value for key, value in row.items()} for row in plain.to_dict("records")]
 
 
 PAUSE_AT = "BRUKARDATA_TEST_PAUSE_AT"
@@ -376,10 +368,8 @@ def read_frame(conn: Connection, query: Select[Any]) -> pd.DataFrame:
 
     The read counterpart of ``bulk_insert``: SQLAlchemy's row-by-row result handling costs
     seconds per million rows, so DuckDB hands its result over columnar and PostgreSQL's rows
-    go straight from psycopg into the frame. Elsewhere it is ``pandas.read_sql``.
+    go straight from psycopg into the frame.
     """
-    if conn.dialect.name not in ("duckdb", "postgresql"):
-        return pd.read_sql(query, conn)
     compiled = query.compile(dialect=conn.dialect)
     params = compiled.construct_params()
     driver: Any = conn.connection.driver_connection

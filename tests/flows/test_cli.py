@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.generate import generate_exports
+from sample.generate import generate_exports
 from tests.flows.conftest import BRUKARDATA, free_port
 
 USAGE_OR_ENVIRONMENT = 2

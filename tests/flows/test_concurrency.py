@@ -37,7 +37,7 @@ def test_a_held_lock_makes_the_next_load_wait_then_fail_in_one_line(backend_url:
 def test_two_concurrent_runs_load_one_after_the_other(
     backend_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from tasks.generate import generate_exports
+    from sample.generate import generate_exports
 
     generate_exports(tmp_path / "source", [YEAR], n_kommuner=4, seed=5)
     states: list[Any] = []
@@ -102,7 +102,7 @@ def test_a_load_whose_lock_session_ends_publishes_only_under_its_lock_again(
     takes its lock again before publishing; if another load has taken it meanwhile, IFO fails
     in one line with nothing published, and FH is still loaded."""
     from flows import load
-    from tasks.generate import generate_exports
+    from sample.generate import generate_exports
     from warehouse.locks import lock_key
 
     generate_exports(tmp_path / "source", [YEAR], n_kommuner=3, seed=3)

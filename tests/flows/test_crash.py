@@ -57,7 +57,7 @@ def _killed_at(point: str, source: Path, warehouse: str) -> None:
 
 
 def test_a_load_killed_at_any_point_leaves_the_published_figures(tmp_path: Path) -> None:
-    from tasks.generate import generate_exports
+    from sample.generate import generate_exports
 
     generate_exports(tmp_path / "source", [YEAR], n_kommuner=4, seed=3)
     warehouse = f"duckdb:///{tmp_path / 'w.duckdb'}"

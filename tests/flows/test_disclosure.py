@@ -20,8 +20,8 @@ from sqlalchemy import text
 
 from flows.annual import annual_run
 from flows.rerun import rerun
+from sample.generate import generate_exports
 from schemas.catalogue import Catalogue
-from tasks.generate import generate_exports
 from tests import disclosure
 from tests.flows.test_rerun import drop_last_row, single_kommun_file
 from warehouse.db import create_warehouse_engine

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from flows.annual import annual_run
 from flows.cli import app
+from sample.generate import generate_exports
 from schemas.catalogue import Catalogue
-from tasks.generate import generate_exports
 from tests.tasks.test_kolada import KoladaReplay, serving
 from tests.tasks.test_report import run_chromium
 

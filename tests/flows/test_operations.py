@@ -30,7 +30,7 @@ from typer.testing import CliRunner
 from flows import load
 from flows.annual import annual_run
 from flows.cli import app
-from tasks.generate import generate_exports
+from sample.generate import generate_exports
 from tests.conftest import postgres_cluster
 from tests.flows.test_rerun import view_checksums
 

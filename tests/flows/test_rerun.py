@@ -85,7 +85,7 @@ def single_kommun_file(source: Path, survey: str) -> tuple[Path, str]:
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Two years of ifo exports, both published by the annual run: (source, warehouse file)."""
-    from tasks.generate import generate_exports
+    from sample.generate import generate_exports
 
     root = tmp_path_factory.mktemp("rerun")
     generate_exports(root / "source", [YEAR - 1, YEAR], n_kommuner=6, seed=11)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from tasks.generate import generate_exports
+from sample.generate import generate_exports
 from tests.flows.conftest import BRUKARDATA, free_port
 from warehouse.db import create_warehouse_engine
 

@@ -11,7 +11,7 @@ from typing import ClassVar
 import httpx
 
 from flows.server import alive
-from tasks.generate import generate_exports
+from sample.generate import generate_exports
 from tests.flows.conftest import BRUKARDATA, free_port, start_server
 
 
@@ -43,7 +43,10 @@ def test_cli_runs_use_the_running_server_and_stop_ends_every_process(
         check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "Starting temporary server" not in run.stdout + run.stderr
+    # From its first line the user sees the run's progress: no wait for a temporary server.
+    progress = run.stderr.splitlines()
+    assert progress, run.stderr
+    assert all(line.startswith("  ifo 2024: ") for line in progress), run.stderr
     flow_runs = httpx.post(f"{api_url}/flow_runs/filter", json={}, timeout=10).json()
     assert [r["state_type"] for r in flow_runs] == ["COMPLETED"]
 

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from prefect.cache_policies import NO_CACHE
+from prefect import State, flow
+from prefect.client.orchestration import get_client
 
 from schemas.catalogue import Catalogue
 from schemas.frames import AnswerDistribution, Respondents, ResponseCounts, Results
@@ -318,10 +319,29 @@ def test_outputs_keep_the_contract_order_of_columns(seven: Aggregates) -> None:
         assert list(frame.columns) == list(model.to_schema().columns)
 
 
-def test_task_is_uncached_and_not_retried() -> None:
-    assert aggregate_task.fn is aggregate
-    assert aggregate_task.cache_policy is NO_CACHE
-    assert aggregate_task.retries == 0
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_task_fails_bad_data_on_its_first_attempt(catalogue: Catalogue) -> None:
+    """Inconsistent input is never retried: the task run ends failed after one attempt."""
+    respondents, answers = survey_frames(
+        [Person("0114", "EKB", "K", {"IFO_KONTAKT": 7})], catalogue
+    )
+    states: list[State[Any]] = []
+
+    @flow
+    def aggregate_bad_data() -> None:
+        state = aggregate_task(
+            respondents, answers, None, survey="ifo", year=YEAR, catalogue=catalogue,
+            return_state=True,
+        )  # fmt: skip
+        states.append(state)
+
+    aggregate_bad_data()
+    [refused] = states
+    assert refused.is_failed()
+    assert "outside their scale" in str(refused.message)
+    with get_client(sync_client=True) as client:
+        assert client.read_task_run(refused.state_details.task_run_id).run_count == 1
 
 
 def test_two_hundred_thousand_respondents(catalogue: Catalogue) -> None:

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from sample.generate import generate_exports
 from schemas.catalogue import Catalogue
 from tasks.fetch import fetch_survey_year
-from tasks.generate import generate_exports
 from tasks.parse import parse_survey_year
 from tasks.validate import ValidatedSurveyYear, validate_survey_year
 from tests.conftest import FIXTURES

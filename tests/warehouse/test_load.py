@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, create_engine, exc, text
+from sqlalchemy import Engine, exc, text
 
 from schemas.catalogue import SURVEYS, Catalogue
 from tests.warehouse.sample import (
@@ -26,6 +25,7 @@ from tests.warehouse.sample import (
     build_load,
 )
 from warehouse import tables
+from warehouse.db import create_warehouse_engine
 from warehouse.load import (
     begin_load,
     bulk_insert,
@@ -367,15 +367,13 @@ def test_sync_dimensions_replaces_them_with_the_catalogue(
     assert lan["lan_namn"][0] == catalogue.kommuner.set_index("kommun_kod").loc[KOMMUN, "lan_namn"]
 
 
-def test_row_wise_insert_of_other_dialects_writes_null_for_missing_values(
-    tmp_path: Path,
-) -> None:
-    """The executemany path (used where DuckDB's frame scan is not available), on SQLite."""
+def test_bulk_insert_writes_null_for_missing_values(backend_url: str) -> None:
+    """Both insert paths (DuckDB's frame scan, PostgreSQL's COPY) store NaN as SQL NULL."""
     load = build_load(CODES, KON)
     frame = load.response_counts.assign(survey=SURVEY, year=2024, load_id=1)
-    engine = create_engine(f"sqlite:///{tmp_path / 'main.sqlite'}")
+    engine = create_warehouse_engine(backend_url)
     with engine.begin() as connection:
-        connection.exec_driver_sql(f"ATTACH DATABASE '{tmp_path / 'core.sqlite'}' AS core")
+        connection.exec_driver_sql("CREATE SCHEMA core")
         tables.fct_response_counts.create(connection)
         bulk_insert(connection, tables.fct_response_counts, frame)
         stored = pd.read_sql(text("SELECT * FROM core.fct_response_counts"), connection)

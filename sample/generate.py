@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.writer.excel import ExcelWriter
-from prefect import task
 
 from schemas.catalogue import SURVEYS, Catalogue, default_catalogue
 from schemas.codebook import Codebook, codebooks
@@ -58,7 +57,6 @@ RELATIVE_ENKAT_SIZE: dict[str, float] = {
     "SOL_BOSTOD": 1.5,
     "LSS_PA": 1.5,
 }
-SURVEYS_WITH_UNITS = frozenset({"fh"})
 ENKATER_WITHOUT_UNIT = frozenset({"SOL_BOSTOD"})  # boendestöd is given at home, not in a unit
 UNKNOWN_KOMMUN_CODE = "9999"
 UNKNOWN_VERKSAMHET_CODE = "OKAND"
@@ -218,9 +216,6 @@ def generate_exports(
     return GeneratedExports(out=out, files=written, respondents=respondents, defects=defect_counts)
 
 
-generate_exports_task = task(name="generate_exports")(generate_exports)
-
-
 def layout_codebook(layout: str) -> Codebook:
     """The installed codebook named ``layout``."""
     by_name = {book.name: book for book in codebooks()}
@@ -343,7 +338,7 @@ def _survey_year_rows(
     )
     rows = pd.concat([rows, answers], axis=1)
     rows["kon"] = _genders(len(rows), rng)
-    if survey in SURVEYS_WITH_UNITS:
+    if survey in catalogue.surveys_with_units:
         rows["enhet_id"] = _units(rows, rng)
     rows = _apply_defects(rows, columns)
     return _order_and_identify(rows, plan, rng)
@@ -517,7 +512,7 @@ def _export_files(
 ) -> list[_PlannedFile]:
     """The answer files of one survey-year in the layout of ``book``, with manifest entries."""
     columns = question_columns(catalogue, survey, year)
-    unit = ["enhet_id"] if survey in SURVEYS_WITH_UNITS else []
+    unit = ["enhet_id"] if survey in catalogue.surveys_with_units else []
     fixed = rows[["kommun_written", "verksamhet_written", *unit, "svar_id", "kon"]].rename(
         columns={"kommun_written": "kommun_kod", "verksamhet_written": "verksamhet"}
     )

@@ -20,6 +20,14 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from sample.generate import (
+    ENKATER_WITHOUT_UNIT,
+    MEAN_RESPONDENTS,
+    MISSING_UNIT_SHARE,
+    GeneratedExports,
+    choose_kommuner,
+    generate_exports,
+)
 from schemas.catalogue import SURVEYS, Catalogue
 from schemas.exports import (
     DUPLICATE_SVAR_ID,
@@ -31,14 +39,6 @@ from schemas.exports import (
 )
 from tasks.aggregate import aggregate
 from tasks.fetch import fetch_survey_year
-from tasks.generate import (
-    ENKATER_WITHOUT_UNIT,
-    MEAN_RESPONDENTS,
-    MISSING_UNIT_SHARE,
-    GeneratedExports,
-    choose_kommuner,
-    generate_exports,
-)
 from tasks.parse import parse_survey_year
 from tasks.validate import ValidatedSurveyYear, validate_survey_year
 
@@ -181,15 +181,19 @@ def test_same_seed_writes_the_same_bytes_and_another_seed_does_not(tmp_path: Pat
 
 def test_files_carry_no_time_of_writing(sample: GeneratedExports, manifest: dict[str, Any]) -> None:
     """Same bytes on every run need workbooks, zip entries and gzip headers without "now"."""
-    for entry in answer_entries(manifest):
-        path = sample.out / entry["path"]
-        if entry["format"] == "xlsx":
-            dates = {info.date_time for info in zipfile.ZipFile(path).infolist()}
-            properties = openpyxl.load_workbook(path).properties
-            assert dates == {(1980, 1, 1, 0, 0, 0)}  # the earliest date a zip entry can hold
-            assert properties.modified == properties.created
-        elif entry["format"] == "csv.gz":
-            assert path.read_bytes()[4:8] == bytes(4)  # gzip MTIME 0: no time stored
+    paths = {
+        kind: [sample.out / entry["path"] for entry in answer_entries(manifest)
+               if entry["format"] == kind]
+        for kind in ("xlsx", "csv.gz")
+    }  # fmt: skip
+    assert all(paths.values()), paths  # the sample holds files of both kinds
+    for path in paths["xlsx"]:
+        dates = {info.date_time for info in zipfile.ZipFile(path).infolist()}
+        properties = openpyxl.load_workbook(path).properties
+        assert dates == {(1980, 1, 1, 0, 0, 0)}  # the earliest date a zip entry can hold
+        assert properties.modified == properties.created
+    for path in paths["csv.gz"]:
+        assert path.read_bytes()[4:8] == bytes(4)  # gzip MTIME 0: no time stored
 
 
 def test_the_manifest_lists_exactly_the_files_written(
@@ -334,9 +338,9 @@ def test_utdelade_covers_the_respondents_of_each_kommun_and_enkat(
     sample: GeneratedExports, answers: pd.DataFrame, manifest: dict[str, Any]
 ) -> None:
     rows = valid_rows(answers, manifest)
-    for entry in manifest["files"]:
-        if entry["kind"] != "utdelade":
-            continue
+    utdelade = [entry for entry in manifest["files"] if entry["kind"] == "utdelade"]
+    assert utdelade
+    for entry in utdelade:
         handed_out = read_table(sample.out, entry).astype({"antal_utdelade": int})
         in_survey_year = rows[(rows["survey"] == entry["survey"]) & (rows["year"] == entry["year"])]
         returned = in_survey_year.groupby(["kommun_kod", "verksamhet"]).size().rename("returned")

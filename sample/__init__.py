@@ -1,0 +1,1 @@
+"""Sample raw exports for the demo, the tests and the benchmarks: not a pipeline step."""
