@@ -7,7 +7,7 @@ a row number that does not fit one line goes on the next.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from rich.cells import cell_len
 from rich.console import Console
@@ -21,15 +21,18 @@ def print_records(
     rows: Sequence[dict[str, str]],
     *,
     left: Collection[str] = (),
+    styles: Mapping[str, str] | None = None,
 ) -> None:
-    """``rows`` (column → text) under ``title``; columns in ``left`` are aligned left. Text is
-    shown as written, never read as markup (it may come from a file or from Kolada)."""
+    """``rows`` (column → text) under ``title``; columns in ``left`` are aligned left, cells of
+    a column in ``styles`` get its style. Text is shown as written, never read as markup (it
+    may come from a file or from Kolada)."""
+    styles = styles or {}
     columns = list(rows[0]) if rows else []
     table = Table(title=title)
     for column in columns:
         table.add_column(column, justify="left" if column in left else "right", overflow="fold")
     for row in rows:
-        table.add_row(*(Text(value) for value in row.values()))
+        table.add_row(*(Text(value, style=styles.get(column, "")) for column, value in row.items()))
     if _natural_width(columns, rows) <= console.width:
         console.print(table)
         return
@@ -38,7 +41,9 @@ def print_records(
     for number, row in enumerate(rows, start=1):
         console.print(f"[{number}]", style="bold", markup=False, highlight=False)
         for column, value in row.items():
-            console.print(f"  {column:<{width}}  {value}", markup=False, highlight=False)
+            line = Text(f"  {column:<{width}}  ")
+            line.append(value, style=styles.get(column, ""))
+            console.print(line, highlight=False)
 
 
 def _natural_width(columns: Sequence[str], rows: Sequence[dict[str, str]]) -> int:
