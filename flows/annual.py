@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -15,6 +16,7 @@ import pandas as pd
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_link_artifact
 from prefect.client.schemas.objects import State
+from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 from sqlalchemy import Engine, make_url
@@ -22,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from flows.artifacts import publish_run_artifacts
 from flows.notify import notify_failure
-from flows.progress import Step
+from flows.progress import FileRead, Step, say
 from flows.runners import parallelism, task_runner
 from flows.settings import MB, Settings
 from schemas.catalogue import SURVEYS, Catalogue, default_catalogue
@@ -306,7 +308,7 @@ def _ingest_locked(
         fail_load_task(engine, load_id=load_id, error=error, files=files)
         return load_id
 
-    fetching = Step(survey, year)
+    fetching = Step(survey, year, "fetch")
     try:
         fetched = fetch_task(
             source, survey, year, landing=settings.landing_root(), hold_up_to=settings.hold_up_to
@@ -320,21 +322,7 @@ def _ingest_locked(
     fetching.done(f"{len(fetched.every_file)} files fetched")
 
     def read(files: SurveyYearFiles) -> ValidatedSurveyYear:
-        """Parse (in batches, one per worker) and validate ``files`` together."""
-        reading = Step(survey, year)
-        batches = split_files(files, parallelism(settings))
-        parsed = combine_parsed(
-            parse_task.map(batches, unmapped(survey), unmapped(year), unmapped(catalogue)).result()
-        )
-        validated = validate_task(parsed, survey, year, catalogue)
-        report = validated.files
-        reading.done(
-            f"{len(report)} files read",
-            f"{int(report['rows_read'].sum()):,} rows checked",
-            f"{int(report['rows_quarantined'].sum()):,} quarantined",
-            f"{len(refused_files(report))} files refused",
-        )
-        return validated
+        return read_survey_year(files, survey, year, catalogue, settings)
 
     try:
         planned = plan(engine, fetched, read)
@@ -352,7 +340,7 @@ def _ingest_locked(
         return SurveyYearOutcome(survey, year, failed(error, files), files, refused, [], error)
     load_id = begin()
     pause_point("after-begin")
-    aggregating = Step(survey, year)
+    aggregating = Step(survey, year, "aggregate")
     aggregates = aggregate_task(
         replacement.respondents,
         replacement.answers,
@@ -364,6 +352,7 @@ def _ingest_locked(
         confidence=settings.confidence_level,
     )
     aggregating.done(f"{len(aggregates.results):,} figures computed")
+    staging = Step(survey, year, "stage")
     stage_task(
         engine,
         load_id=load_id,
@@ -378,7 +367,9 @@ def _ingest_locked(
         distribution=aggregates.distribution,
         response_counts=aggregates.response_counts,
     )
+    staging.done(f"load {load_id} staged", plain=False)
     pause_point("after-stage")
+    auditing = Step(survey, year, "audit")
     audit = audit_staged(
         engine,
         load_id=load_id,
@@ -388,13 +379,14 @@ def _ingest_locked(
         input_kommuner=sorted(set(replacement.respondents["kommun_kod"])),
         settings=settings,
     )
+    auditing.done(f"audit {audit.status}", plain=False)
     if audit.status == "failed":
         error = "audit failed: " + "; ".join(audit.problems)
         failed(error, files, load_id)
         return SurveyYearOutcome(survey, year, load_id, files, refused, [], error, audit)
     pause_point("after-audit")
     confirm_lock_task(lock)
-    publishing = Step(survey, year)
+    publishing = Step(survey, year, "publish")
     changed = publish_task(
         engine,
         load_id=load_id,
@@ -420,6 +412,45 @@ def _ingest_locked(
         },
         suppressed_cells=int(aggregates.results["suppressed"].sum()),
     )
+
+
+def read_survey_year(
+    files: SurveyYearFiles, survey: str, year: int, catalogue: Catalogue, settings: Settings
+) -> ValidatedSurveyYear:
+    """Parse (in batches, one per worker) and validate ``files`` together, saying how many
+    files are read as each batch is done."""
+    reading = Step(survey, year, "read", total=len(files.every_file))
+    batches = split_files(files, parallelism(settings))
+    futures = parse_task.map(
+        batches,
+        unmapped(survey),
+        unmapped(year),
+        unmapped(catalogue),
+        unmapped(FileRead(survey, year)),
+    )
+    sizes = {
+        future.task_run_id: len(batch.every_file)
+        for future, batch in zip(futures, batches, strict=True)
+    }
+    read_so_far = 0
+    for finished in as_completed(list(futures)):
+        read_so_far += sizes[finished.task_run_id]
+        reading.reached(read_so_far)
+    parsed = combine_parsed(futures.result())
+    reading.done(f"{read_so_far} files read", plain=False)
+    validating = Step(survey, year, "validate")
+    validated = validate_task(parsed, survey, year, catalogue)
+    report = validated.files
+    checked = (
+        f"{int(report['rows_read'].sum()):,} rows checked",
+        f"{int(report['rows_quarantined'].sum()):,} quarantined",
+        f"{len(refused_files(report))} files refused",
+    )
+    validating.done(*checked, plain=False)
+    # the plain line of both steps, as it always read
+    seconds = time.perf_counter() - reading.started
+    say(survey, year, (f"{len(report)} files read", *checked), seconds=seconds)
+    return validated
 
 
 def audit_staged(
