@@ -110,6 +110,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         ],
         left=("file", "refused: why"),
         styles={"refused: why": "red"},
+        wrap_headers=True,
     )
     if any(file["kommun_kod_padded"] for file in report["files"]):
         console.print(

@@ -198,9 +198,19 @@ def test_text_from_files_is_shown_as_written_never_as_markup(in_empty_folder: Pa
 
 
 def file_rows(output: str) -> list[dict[str, str]]:
-    """The rows of ``validate``'s file table as printed 80 columns wide: a block per file."""
+    """The rows of ``validate``'s file table: drawn as a table (a column's name may take more
+    than one line), else as one block of ``column value`` lines per file."""
+    lines = output.splitlines()
+    header = [line.strip("┃").split("┃") for line in lines if line.startswith("┃")]
+    if header:
+        names = [" ".join(" ".join(part).split()) for part in zip(*header, strict=True)]
+        return [
+            dict(zip(names, (cell.strip() for cell in line.strip("│").split("│")), strict=True))
+            for line in lines
+            if line.startswith("│")
+        ]
     rows: list[dict[str, str]] = []
-    for line in output.splitlines():
+    for line in lines:
         if re.fullmatch(r"\[\d+\]", line):
             rows.append({})
         for column in FILE_COLUMNS:
@@ -220,6 +230,7 @@ def test_restored_kommun_codes_are_a_column_of_the_table_in_80_columns(tmp_path:
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "┃ file " in done.stdout  # a table, its columns' names wrapped to fit
     rows = file_rows(done.stdout)
     assert [list(row) for row in rows] == [list(FILE_COLUMNS)] * 2, done.stdout
     restored = {row["file"]: row["kommun codes restored"] for row in rows}
