@@ -16,8 +16,10 @@ import resource
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from unittest.mock import patch
+from uuid import UUID, uuid4
 
 import pandas as pd
 from prefect import Task
@@ -53,14 +55,22 @@ def timed(times: dict[str, float], name: str, step: Callable[[], T]) -> T:
     return result
 
 
-class Done:
-    """A mapped task's futures, already resolved."""
+@dataclass
+class Finished:
+    """A task run that has already finished, as its future answers."""
 
-    def __init__(self, results: list[Any]) -> None:
-        self.results = results
+    value: Any
+    task_run_id: UUID = field(default_factory=uuid4)
+
+    def result(self) -> Any:
+        return self.value
+
+
+class Done(list[Finished]):
+    """A mapped task's futures, every one finished."""
 
     def result(self) -> list[Any]:
-        return self.results
+        return [future.result() for future in self]
 
 
 class InPlace:
@@ -73,7 +83,7 @@ class InPlace:
         return timed(self.times, self.stage, lambda: self.fn(*args, **kwargs))
 
     def map(self, over: list[Any], *unmapped: Any) -> Done:
-        return Done([self(item, *(fixed.value for fixed in unmapped)) for item in over])
+        return Done(Finished(self(item, *(fixed.value for fixed in unmapped))) for item in over)
 
 
 @contextmanager
@@ -84,6 +94,7 @@ def without_orchestration(times: dict[str, float]) -> Iterator[None]:
             if isinstance(value, Task):
                 stage = STAGE_OF_TASK.get(name, "load")
                 stack.enter_context(patch.object(flows.load, name, InPlace(value, times, stage)))
+        stack.enter_context(patch.object(flows.load, "as_completed", iter))
         stack.enter_context(suppression_timed(times))
         yield
 

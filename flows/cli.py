@@ -24,6 +24,7 @@ import typer
 from rich.console import Console
 
 from flows.defaults import DEFAULT_WAREHOUSE
+from flows.display import ProgressDisplay
 from flows.output import print_records
 from flows.problems import (
     DATA_REFUSED,
@@ -51,6 +52,8 @@ app = typer.Typer(
 console = Console()
 # Problems are one line each, never wrapped, and never read as markup (file names may hold "[").
 errors = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+# The flows' progress: drawn live on a terminal, plain lines on ``errors`` elsewhere.
+progress = ProgressDisplay(plain=errors, screen=Console(stderr=True))
 
 SURVEYS = ("ifo", "fh")
 THREAD_STOP_TIMEOUT_S = 5.0
@@ -75,7 +78,7 @@ def main() -> None:
     atexit.register(_release_at_exit)  # before Prefect's handlers, so it runs after them
     _prefect_logs_to_file()
     PROGRESS.setLevel(logging.INFO)
-    PROGRESS.addHandler(_SayProgress())
+    PROGRESS.addHandler(progress)
     use_running_server()  # before Prefect is imported: it reads its API URL once, at import
     try:
         status = app(standalone_mode=False)
@@ -159,13 +162,6 @@ def _known_kommuner(codes: list[str]) -> None:
         )
 
 
-class _SayProgress(logging.Handler):
-    """The flows' progress lines on stderr: styled on a terminal, plain in a log or a pipe."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        errors.print(f"  {record.getMessage()}", style="dim")
-
-
 def _starting_prefect() -> None:
     """Say why the first seconds pass when no Prefect server runs."""
     if not os.environ.get("PREFECT_API_URL"):
@@ -206,13 +202,14 @@ def _run_annual(year: int, source: str, surveys: list[str] | None, warehouse: st
     from flows.settings import as_parameter
 
     _starting_prefect()
-    state = annual_run(
-        year=year,
-        source=as_parameter(source, "source"),
-        surveys=surveys,
-        warehouse=as_parameter(warehouse, "warehouse"),
-        return_state=True,
-    )
+    with progress.live():
+        state = annual_run(
+            year=year,
+            source=as_parameter(source, "source"),
+            surveys=surveys,
+            warehouse=as_parameter(warehouse, "warehouse"),
+            return_state=True,
+        )
     return _run_summary(state, "run")
 
 
@@ -263,17 +260,18 @@ def rerun_command(
     from flows.settings import as_parameter
 
     _starting_prefect()
-    state = rerun(
-        survey=survey,
-        year=year,
-        kommuner=kommun or None,
-        force=force,
-        reason=reason,
-        requested_by=requested_by,
-        source=as_parameter(source, "source"),
-        warehouse=as_parameter(warehouse, "warehouse"),
-        return_state=True,
-    )
+    with progress.live():
+        state = rerun(
+            survey=survey,
+            year=year,
+            kommuner=kommun or None,
+            force=force,
+            reason=reason,
+            requested_by=requested_by,
+            source=as_parameter(source, "source"),
+            warehouse=as_parameter(warehouse, "warehouse"),
+            return_state=True,
+        )
     summary = _run_summary(state, "re-run")
     if json_output:
         raise typer.Exit(_print_summary(summary, json_output))

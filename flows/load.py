@@ -13,16 +13,18 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from prefect import unmapped
+from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
-from flows.progress import Step
+from flows.progress import FileRead, Step, say
 from flows.runners import parallelism
 from flows.settings import MB, Settings
 from schemas.catalogue import Catalogue
@@ -214,7 +216,7 @@ def _load(
 ) -> SurveyYearOutcome:
     """The load's steps, under ``lock``."""
     survey, year, source, settings = record.survey, record.year, record.source, record.settings
-    fetching = Step(survey, year)
+    fetching = Step(survey, year, "fetch")
     try:
         fetched = fetch_task(
             source,
@@ -251,20 +253,39 @@ def _load(
 def read_files(
     files: SurveyYearFiles, survey: str, year: int, catalogue: Catalogue, settings: Settings
 ) -> ValidatedSurveyYear:
-    """Parse ``files`` (in batches, one per worker) and validate them together."""
-    reading = Step(survey, year)
+    """Parse ``files`` (in batches, one per worker) and validate them together, saying how
+    many files are read as each batch is done."""
+    reading = Step(survey, year, "read", total=len(files.every_file))
     batches = split_files(files, parallelism(settings))
-    parsed = combine_parsed(
-        parse_task.map(batches, unmapped(survey), unmapped(year), unmapped(catalogue)).result()
+    futures = parse_task.map(
+        batches,
+        unmapped(survey),
+        unmapped(year),
+        unmapped(catalogue),
+        unmapped(FileRead(survey, year)),
     )
+    sizes = {
+        future.task_run_id: len(batch.every_file)
+        for future, batch in zip(futures, batches, strict=True)
+    }
+    read_so_far = 0
+    for finished in as_completed(list(futures)):
+        read_so_far += sizes[finished.task_run_id]
+        reading.reached(read_so_far)
+    parsed = combine_parsed(futures.result())
+    reading.done(f"{read_so_far} files read", plain=False)
+    validating = Step(survey, year, "validate")
     validated = validate_task(parsed, survey, year, catalogue)
     report = validated.files
-    reading.done(
-        f"{len(report)} files read",
+    checked = (
         f"{int(report['rows_read'].sum()):,} rows checked",
         f"{int(report['rows_quarantined'].sum()):,} quarantined",
         f"{len(refused_files(report))} files refused",
     )
+    validating.done(*checked, plain=False)
+    # the plain line of both steps, as it always read
+    seconds = time.perf_counter() - reading.started
+    say(survey, year, (f"{len(report)} files read", *checked), seconds=seconds)
     return validated
 
 
@@ -362,7 +383,7 @@ def publish_rows(
         return outcome
     pause_point("after-audit")
     confirm_lock_task(lock)
-    publishing = Step(record.survey, record.year)
+    publishing = Step(record.survey, record.year, "publish")
     changed = publish_task(
         record.engine,
         load_id=load_id,
@@ -394,6 +415,7 @@ def publish_rows(
 def stage_rows(record: LoadRecord, rows: LoadInput, aggregates: Aggregates) -> None:
     """Write the load's raw rows and figures to ``staging``, tagged with its load id."""
     assert record.load_id is not None, "a load is staged once it is begun"
+    staging = Step(record.survey, record.year, "stage")
     stage_task(
         record.engine,
         load_id=record.load_id,
@@ -408,13 +430,14 @@ def stage_rows(record: LoadRecord, rows: LoadInput, aggregates: Aggregates) -> N
         distribution=aggregates.distribution,
         response_counts=aggregates.response_counts,
     )
+    staging.done(f"load {record.load_id} staged", plain=False)
 
 
 def aggregate_rows(
     rows: LoadInput, survey: str, year: int, catalogue: Catalogue, settings: Settings
 ) -> Aggregates:
     """The figures of the whole survey-year, with disclosure control."""
-    aggregating = Step(survey, year)
+    aggregating = Step(survey, year, "aggregate")
     aggregates = aggregate_task(
         rows.respondents,
         rows.answers,
@@ -437,6 +460,7 @@ def audit_staged(
     engine, load_id, settings = record.engine, record.load_id, record.settings
     assert load_id is not None, "a load is audited once it is begun"
     survey, year = record.survey, record.year
+    auditing = Step(survey, year, "audit")
     answer_files = files[files["kind"] == "answers"]
     audit = audit_task(
         read_staged_task(engine, load_id, AUDITED_STAGING),
@@ -455,6 +479,7 @@ def audit_staged(
         expectations=audit.expectations,
         data_docs_path=audit.data_docs_path,
     )
+    auditing.done(f"audit {audit.status}", plain=False)
     return audit
 
 

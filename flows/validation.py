@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from flows.output import print_records
 from flows.problems import DATA_REFUSED, CommandError
 from flows.settings import Settings
 from schemas.catalogue import Catalogue, default_catalogue
@@ -90,31 +91,34 @@ def validation_report(
 
 
 def print_report(report: dict[str, Any], console: Console) -> None:
-    """The verdict as tables: one row per file, then the most common reasons with examples."""
-    files = Table(title=f"brukardata validate: {report['survey']} {report['year']}")
-    for column in ("file", "rows read", "would load", "would quarantine", "refused: why"):
-        files.add_column(  # folded, never cut: a file name stays whole
-            column,
-            justify="left" if column in ("file", "refused: why") else "right",
-            overflow="fold",
+    """The verdict as tables: one row per file, then the most common reasons with examples.
+
+    File names and errors are the files' text, printed as written, never read as markup."""
+    print_records(  # a table, or one block per file where it does not fit: names stay whole
+        console,
+        f"brukardata validate: {report['survey']} {report['year']}",
+        [
+            {
+                "file": file["file"],
+                "rows read": str(file["rows_read"]),
+                "would load": str(file["would_load"]),
+                "would quarantine": str(file["would_quarantine"]),
+                "kommun codes restored": str(file["kommun_kod_padded"]),
+                "refused: why": file["error"] if file["refused"] else "",
+            }
+            for file in report["files"]
+        ],
+        left=("file", "refused: why"),
+        styles={"refused: why": "red"},
+        wrap_headers=True,
+    )
+    if any(file["kommun_kod_padded"] for file in report["files"]):
+        console.print(
+            "kommun codes restored: codes that lost their leading zero, restored to four digits "
+            "(e.g. 114 -> 0114)",
+            markup=False,
+            highlight=False,
         )
-    for file in report["files"]:  # names, errors and values are the files' text, never markup
-        files.add_row(
-            escape(file["file"]),
-            str(file["rows_read"]),
-            str(file["would_load"]),
-            str(file["would_quarantine"]),
-            f"[red]{escape(file['error'])}[/red]" if file["refused"] else "",
-        )
-    console.print(files)
-    for file in report["files"]:
-        if file["kommun_kod_padded"]:
-            console.print(
-                f"{file['file']}: {file['kommun_kod_padded']} kommun code(s) restored to four "
-                "digits (e.g. 114 -> 0114)",
-                markup=False,
-                highlight=False,
-            )
     if not report["reasons"]:
         return
     reasons = Table(title="Why rows would be quarantined (most common first)")

@@ -15,7 +15,7 @@ import io
 import itertools
 import re
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TextIO, cast
 
@@ -597,9 +597,14 @@ class ParsedSurveyYear:
 
 
 def parse_survey_year(
-    files: SurveyYearFiles, survey: str, year: int, catalogue: Catalogue
+    files: SurveyYearFiles,
+    survey: str,
+    year: int,
+    catalogue: Catalogue,
+    read: Callable[[str], None] | None = None,
 ) -> ParsedSurveyYear:
-    """Parse every file; a refused file is recorded and the others go on."""
+    """Parse every file; a refused file is recorded and the others go on. ``read`` is told the
+    name of each file once it is read (a progress display)."""
     exports: list[ParsedExport] = []
     refused: list[tuple[RawFile, ExportError]] = []
     for raw in files.exports:
@@ -607,12 +612,16 @@ def parse_survey_year(
             exports.append(parse_export(raw, survey, year, catalogue))
         except ExportError as err:
             refused.append((raw, err))
+        if read is not None:
+            read(raw.source_file)
     distributed = None
     if files.distributed is not None:
         try:
             distributed = (files.distributed, parse_distributed(files.distributed, catalogue))
         except ExportError as err:
             refused.append((files.distributed, err))
+        if read is not None:
+            read(files.distributed.source_file)
     return ParsedSurveyYear(exports=exports, refused=refused, distributed=distributed)
 
 

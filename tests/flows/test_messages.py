@@ -44,9 +44,7 @@ def test_restored_kommun_codes_are_shown_in_the_table() -> None:
          "--year", "2024"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "good_cp1252.csv: 1 kommun code(s) restored to four digits" in " ".join(
-        result.output.split()
-    )
+    assert "  kommun codes restored  1\n" in result.output
 
 
 def test_a_rerun_of_an_unknown_kommun_is_a_usage_error(tmp_path: Path) -> None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +16,19 @@ import yaml
 from typer.testing import CliRunner
 
 from flows.cli import app
+from tests.flows.conftest import BRUKARDATA
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "exports"
 IFO = FIXTURES / "ifo" / "2024"
 EXPECTED = yaml.safe_load((FIXTURES / "expected.yaml").read_text(encoding="utf-8"))
+FILE_COLUMNS = (
+    "file",
+    "rows read",
+    "would load",
+    "would quarantine",
+    "kommun codes restored",
+    "refused: why",
+)
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -182,3 +195,54 @@ def test_text_from_files_is_shown_as_written_never_as_markup(in_empty_folder: Pa
     status, output = invoke(str(folder / "[red]missing.csv"), "--survey", "ifo", "--year", "2024")
     assert status == 2
     assert "[red]missing.csv: no such file or folder" in output
+
+
+def file_rows(output: str) -> list[dict[str, str]]:
+    """The rows of ``validate``'s file table: drawn as a table (a column's name may take more
+    than one line), else as one block of ``column value`` lines per file."""
+    lines = output.splitlines()
+    header = [line.strip("┃").split("┃") for line in lines if line.startswith("┃")]
+    if header:
+        names = [" ".join(" ".join(part).split()) for part in zip(*header, strict=True)]
+        return [
+            dict(zip(names, (cell.strip() for cell in line.strip("│").split("│")), strict=True))
+            for line in lines
+            if line.startswith("│")
+        ]
+    rows: list[dict[str, str]] = []
+    for line in lines:
+        if re.fullmatch(r"\[\d+\]", line):
+            rows.append({})
+        for column in FILE_COLUMNS:
+            if rows and line.startswith(f"  {column} "):
+                rows[-1][column] = line.removeprefix(f"  {column} ").strip()
+    return rows
+
+
+def test_restored_kommun_codes_are_a_column_of_the_table_in_80_columns(tmp_path: Path) -> None:
+    for name in ("good_cp1252.csv", "good_utf8.csv"):  # 0114 written as 114, and none
+        shutil.copy(IFO / name, tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRUKARDATA_")}
+    env |= {"COLUMNS": "80", "PREFECT_HOME": str(tmp_path / ".prefect")}
+    done = subprocess.run(
+        [BRUKARDATA, "validate", "good_cp1252.csv", "good_utf8.csv", "--survey", "ifo",
+         "--year", "2024"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "┃ file " in done.stdout  # a table, its columns' names wrapped to fit
+    rows = file_rows(done.stdout)
+    assert [list(row) for row in rows] == [list(FILE_COLUMNS)] * 2, done.stdout
+    restored = {row["file"]: row["kommun codes restored"] for row in rows}
+    assert restored == {"good_cp1252.csv": "1", "good_utf8.csv": "0"}
+    assert max(map(len, done.stdout.splitlines())) <= 80
+    assert "114 -> 0114" in done.stdout  # what the column means, said once
+
+
+def test_restored_kommun_codes_stay_in_json_as_they_were(in_empty_folder: Path) -> None:
+    status, output = invoke(
+        str(IFO / "good_cp1252.csv"), "--survey", "ifo", "--year", "2024", "--json"
+    )
+    assert status == 0
+    [file] = json.loads(output)["files"]
+    assert file["kommun_kod_padded"] == 1
