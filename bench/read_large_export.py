@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from schemas.catalogue import Catalogue, default_catalogue
-from tasks.fetch import HOLD_UP_TO_BYTES, fetch_survey_year
+from tasks.fetch import STREAM_ABOVE_BYTES, fetch_survey_year
 from tasks.parse import parse_survey_year
 from tasks.validate import validate_survey_year
 
@@ -71,9 +71,9 @@ def measure(mode: str, source: Path, work: Path, hold_mb: float) -> str:
     catalogue = default_catalogue()
     before = peak_rss_mb()
     started = time.perf_counter()
-    hold_up_to = 2**62 if mode == "whole" else int(hold_mb * MB)
+    stream_above = 2**62 if mode == "whole" else int(hold_mb * MB)
     landing = None if mode == "validate" else str(work / f"landing-{mode}")
-    files = fetch_survey_year(str(source), SURVEY, YEAR, landing=landing, hold_up_to=hold_up_to)
+    files = fetch_survey_year(str(source), SURVEY, YEAR, landing=landing, stream_above=stream_above)
     parsed = parse_survey_year(files, SURVEY, YEAR, catalogue)
     validated = validate_survey_year(parsed, SURVEY, YEAR, catalogue, keep_rows=mode != "validate")
     seconds = time.perf_counter() - started
@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--whole", action="store_true", help="also read the file held whole")
     parser.add_argument("--work", type=Path, help="reuse (or keep) the export under this folder")
     parser.add_argument(
-        "--hold-mb", type=float, default=HOLD_UP_TO_BYTES / MB, help="the hold limit (MB)"
+        "--hold-mb", type=float, default=STREAM_ABOVE_BYTES / MB, help="the hold limit (MB)"
     )
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)  # one measurement
     arguments = parser.parse_args()

@@ -223,7 +223,7 @@ def _load(
             survey,
             year,
             landing=settings.landing_root(),
-            hold_up_to=settings.hold_up_to,
+            stream_above=settings.stream_above,
         )
     except Exception as err:
         error = str(err) if isinstance(err, SourceError) else unreachable("source", source, err)

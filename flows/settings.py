@@ -12,7 +12,7 @@ from sqlalchemy import make_url
 
 from flows.defaults import DEFAULT_KOLADA_URL, DEFAULT_WAREHOUSE
 from schemas.catalogue import default_catalogue
-from tasks.fetch import HOLD_UP_TO_BYTES
+from tasks.fetch import STREAM_ABOVE_BYTES
 from tasks.redact import has_credentials
 from tasks.statistics import critical_z
 from tasks.suppression import METHOD as SUPPRESSION_METHOD
@@ -50,12 +50,12 @@ class Settings(BaseSettings):
     load_lock_timeout: float = Field(default=3600.0, gt=0)
     # Files of this many MB or more are never held in memory: streamed to the landing area,
     # then read in chunks of rows. 0 streams every file.
-    hold_file_mb: float = Field(default=HOLD_UP_TO_BYTES / MB, ge=0)
+    stream_above_mb: float = Field(default=STREAM_ABOVE_BYTES / MB, ge=0)
 
     @property
-    def hold_up_to(self) -> int:
-        """``hold_file_mb`` in bytes."""
-        return int(self.hold_file_mb * MB)
+    def stream_above(self) -> int:
+        """``stream_above_mb`` in bytes."""
+        return int(self.stream_above_mb * MB)
 
     def _beside_warehouse(self, name: str) -> Path:
         """``name`` in the folder of a DuckDB warehouse file, else in the working folder."""

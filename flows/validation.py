@@ -39,7 +39,7 @@ def dry_run(
 
     The valid rows are counted, not kept: memory holds a batch of rows, whatever the files' size.
     """
-    files = fetch_paths(paths, hold_up_to=Settings().hold_up_to)
+    files = fetch_paths(paths, stream_above=Settings().stream_above)
     parsed = parse_survey_year(files, survey, year, catalogue)
     return validate_survey_year(parsed, survey, year, catalogue, keep_rows=False)
 

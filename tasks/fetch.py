@@ -3,7 +3,7 @@
 Each file fetched is copied, unchanged, to the landing area under its sha256
 (``{landing}/{survey}/{year}/{sha256}/{name}``) and never overwritten there: the same path always
 holds the same bytes, so every published figure can be traced to the exact file it came from.
-A file of ``hold_up_to`` bytes or more is never held in memory: it is hashed and copied block
+A file of ``stream_above`` bytes or more is never held in memory: it is hashed and copied block
 by block, and later read from its landing copy in chunks.
 """
 
@@ -27,7 +27,7 @@ from prefect.cache_policies import NO_CACHE
 
 EXPORT_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".xlsx")
 DISTRIBUTED_FILE = "utdelade.csv"
-HOLD_UP_TO_BYTES = 256 * 1024 * 1024  # files of this size or more are streamed, never held
+STREAM_ABOVE_BYTES = 256 * 1024 * 1024  # files of this size or more are streamed, never held
 COPY_BLOCK_BYTES = 16 * 1024 * 1024
 
 
@@ -176,16 +176,16 @@ def _sorted_files(raws: list[RawFile], where: str) -> SurveyYearFiles:
 
 
 def _fetched(
-    fs: Any, path: str, name: str, hold_up_to: int, landing: tuple[str, str, int] | None
+    fs: Any, path: str, name: str, stream_above: int, landing: tuple[str, str, int] | None
 ) -> RawFile:
-    """One file, held in memory or (``hold_up_to`` bytes or more, unpacked for a gzip file)
+    """One file, held in memory or (``stream_above`` bytes or more, unpacked for a gzip file)
     streamed; archived in ``landing`` (root, survey, year) when given. A size the source does
     not tell is held."""
     size = fs.size(path)
-    if size is not None and size >= hold_up_to:
+    if size is not None and size >= stream_above:
         return _streamed(fs, path, name, landing)
     content = fs.cat_file(path)
-    if name.lower().endswith(".gz") and _unpacks_to(content, hold_up_to):
+    if name.lower().endswith(".gz") and _unpacks_to(content, stream_above):
         return _streamed(fs, path, name, landing)
     raw = RawFile(name, fs.unstrip_protocol(path), content)
     return raw if landing is None else archive(raw, *landing)
@@ -210,12 +210,12 @@ def fetch_survey_year(
     survey: str,
     year: int,
     landing: str | None = None,
-    hold_up_to: int = HOLD_UP_TO_BYTES,
+    stream_above: int = STREAM_ABOVE_BYTES,
 ) -> SurveyYearFiles:
     """Read every export of ``SOURCE/{survey}/{year}/`` (recursively), sorted by path.
 
     With ``landing`` (any fsspec URL), each file is archived there before it is handed on.
-    Files of ``hold_up_to`` bytes or more stay out of memory (see ``RawFile.content``).
+    Files of ``stream_above`` bytes or more stay out of memory (see ``RawFile.content``).
     """
     url = survey_year_url(source, survey, year)
     fs, base = fsspec.core.url_to_fs(url)
@@ -226,11 +226,11 @@ def fetch_survey_year(
         relative = str(PurePosixPath(path).relative_to(PurePosixPath(base)))
         if _is_fetched(relative):
             where = None if landing is None else (landing, survey, year)
-            raws.append(_fetched(fs, path, relative, hold_up_to, where))
+            raws.append(_fetched(fs, path, relative, stream_above, where))
     return _sorted_files(raws, url)
 
 
-def fetch_paths(paths: Sequence[str], hold_up_to: int = HOLD_UP_TO_BYTES) -> SurveyYearFiles:
+def fetch_paths(paths: Sequence[str], stream_above: int = STREAM_ABOVE_BYTES) -> SurveyYearFiles:
     """Read files and folders given by the user (local paths or fsspec URLs), each once.
 
     A file is named as given; a folder's exports are named by their path under it. Nothing is
@@ -251,7 +251,7 @@ def fetch_paths(paths: Sequence[str], hold_up_to: int = HOLD_UP_TO_BYTES) -> Sur
             raise SourceError(f"{given}: no such file or folder")
         for name, path in found:
             if name not in raws:
-                raws[name] = _fetched(fs, path, name, hold_up_to, None)
+                raws[name] = _fetched(fs, path, name, stream_above, None)
     return _sorted_files(list(raws.values()), ", ".join(paths))
 
 

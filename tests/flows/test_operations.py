@@ -238,7 +238,7 @@ def test_files_too_large_to_hold_give_the_same_figures(
     exports: Path, plain_figures: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every file streamed to the landing area and read 50 rows at a time."""
-    monkeypatch.setenv("BRUKARDATA_HOLD_FILE_MB", "0")
+    monkeypatch.setenv("BRUKARDATA_STREAM_ABOVE_MB", "0")
     monkeypatch.setattr("tasks.parse.CHUNK_ROWS", 50)
     monkeypatch.setenv("BRUKARDATA_LANDING", str(tmp_path / "landing"))
     streamed = f"duckdb:///{tmp_path / 'streamed.duckdb'}"

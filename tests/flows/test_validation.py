@@ -152,18 +152,18 @@ def test_files_too_large_to_hold_get_the_same_verdict(
         return report
 
     held = verdict()
-    monkeypatch.setenv("BRUKARDATA_HOLD_FILE_MB", "0")
+    monkeypatch.setenv("BRUKARDATA_STREAM_ABOVE_MB", "0")
     monkeypatch.setattr("tasks.parse.CHUNK_ROWS", 3)
     assert verdict() == held
     assert list(in_empty_folder.iterdir()) == []
 
 
-@pytest.mark.parametrize("hold_file_mb", ["256", "0"])
+@pytest.mark.parametrize("stream_above_mb", ["256", "0"])
 def test_a_first_row_longer_than_the_header_refuses_the_file(
-    in_empty_folder: Path, monkeypatch: pytest.MonkeyPatch, hold_file_mb: str
+    in_empty_folder: Path, monkeypatch: pytest.MonkeyPatch, stream_above_mb: str
 ) -> None:
     """Read whole or streamed, the extra field is never taken as an index shifting the columns."""
-    monkeypatch.setenv("BRUKARDATA_HOLD_FILE_MB", hold_file_mb)
+    monkeypatch.setenv("BRUKARDATA_STREAM_ABOVE_MB", stream_above_mb)
     header = (IFO / "good_utf8.csv").read_text(encoding="utf-8").splitlines()[0]
     export = in_empty_folder / "long_first_row.csv"
     export.write_text(

@@ -144,7 +144,7 @@ def test_a_file_too_large_to_hold_is_streamed_to_the_landing_area(
     """Not held in memory, hashed and archived on the way, readable again from its copy."""
     source: str = request.getfixturevalue(source_fixture)
     landing = tmp_path / "landing"
-    files = fetch_survey_year(source, "ifo", 2024, landing=str(landing), hold_up_to=0)
+    files = fetch_survey_year(source, "ifo", 2024, landing=str(landing), stream_above=0)
     for raw in [*files.exports, files.distributed]:
         assert raw is not None
         assert raw.content is None
@@ -159,20 +159,20 @@ def test_a_file_too_large_to_hold_is_streamed_to_the_landing_area(
 
 def test_a_streamed_file_keeps_its_archived_copy(local_source: str, tmp_path: Path) -> None:
     landing = tmp_path / "landing"
-    first = fetch_survey_year(local_source, "ifo", 2024, landing=str(landing), hold_up_to=0)
+    first = fetch_survey_year(local_source, "ifo", 2024, landing=str(landing), stream_above=0)
     archived = Path(str(first.exports[0].landing_url))
     written = archived.stat().st_mtime_ns
-    again = fetch_survey_year(local_source, "ifo", 2024, landing=str(landing), hold_up_to=0)
+    again = fetch_survey_year(local_source, "ifo", 2024, landing=str(landing), stream_above=0)
     assert again.exports[0].landing_url == first.exports[0].landing_url
     assert archived.stat().st_mtime_ns == written
     archived.write_bytes(b"tampered")
     with pytest.raises(SourceError, match="archived copy with other bytes"):
-        fetch_survey_year(local_source, "ifo", 2024, landing=str(landing), hold_up_to=0)
+        fetch_survey_year(local_source, "ifo", 2024, landing=str(landing), stream_above=0)
 
 
 def test_held_and_streamed_files_name_the_same_bytes(local_source: str) -> None:
     held = fetch_paths([f"{local_source}/ifo/2024"])
-    streamed = fetch_paths([f"{local_source}/ifo/2024"], hold_up_to=0)
+    streamed = fetch_paths([f"{local_source}/ifo/2024"], stream_above=0)
     for small, large in zip(held.exports, streamed.exports, strict=True):
         assert (large.source_file, large.sha256, large.size_bytes) == (
             small.source_file,
@@ -199,5 +199,5 @@ def test_a_stream_cut_short_leaves_no_partial_copy(
     monkeypatch.setattr(LocalFileOpener, "read", failing_read)
     landing = tmp_path / "landing"
     with pytest.raises(OSError, match="connection reset"):
-        fetch_survey_year(local_source, "ifo", 2024, landing=str(landing), hold_up_to=0)
+        fetch_survey_year(local_source, "ifo", 2024, landing=str(landing), stream_above=0)
     assert [path for path in landing.rglob("*") if path.is_file()] == []

@@ -152,7 +152,7 @@ def test_refused_files_say_why_in_one_line(
 
 def chunked(path: Path, catalogue: Catalogue, rows_per_chunk: int) -> pd.DataFrame:
     """The file fetched as one too large to hold, parsed, and its chunks joined."""
-    (large,) = fetch_paths([str(path)], hold_up_to=0).exports
+    (large,) = fetch_paths([str(path)], stream_above=0).exports
     assert large.content is None
     parsed = parse_export(large, "ifo", 2024, catalogue)
     assert parsed.frame is None
@@ -300,7 +300,7 @@ def test_a_gzip_bomb_is_refused_without_being_unpacked_into_memory(
     assert bomb.stat().st_size < 1024 * 1024
     tracemalloc.start()
     try:
-        (fetched,) = fetch_paths([str(bomb)], hold_up_to=32 * 1024 * 1024).exports
+        (fetched,) = fetch_paths([str(bomb)], stream_above=32 * 1024 * 1024).exports
         with pytest.raises(ExportError) as refused:
             parse_export(fetched, "ifo", 2024, catalogue)
         _, peak = tracemalloc.get_traced_memory()

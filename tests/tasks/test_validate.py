@@ -222,7 +222,7 @@ def test_files_too_large_to_hold_validate_as_held_ones(
             assert set(rows) == set(expected.get("quarantined") or {}), name
     monkeypatch.setattr("tasks.parse.CHUNK_ROWS", 2)
     monkeypatch.setattr("tasks.validate.BATCH_ROWS", 3)
-    files = fetch_survey_year(str(tmp_path), survey, 2024, hold_up_to=0)
+    files = fetch_survey_year(str(tmp_path), survey, 2024, stream_above=0)
     assert all(raw.content is None for raw in files.exports)
     parsed = parse_survey_year(files, survey, 2024, catalogue)
     streamed = validate_survey_year(parsed, survey, 2024, catalogue)
