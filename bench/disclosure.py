@@ -89,17 +89,22 @@ def hidden_and_exposed(source: Path) -> pd.DataFrame:
 
 def respondent_table(source: Path, survey: str) -> pd.DataFrame:
     """One row per respondent of the year: kommun, län and gender (X: unknown)."""
-    return validated_year(source, survey).respondents[["kommun_kod", "lan_kod", "kon"]].astype(str)
+    return (
+        validated_year(source, survey).respondents[["kommun_kod", "lan_kod", "gender"]].astype(str)
+    )
 
 
 def ours(people: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     """Our suppression of kommun/län/riket × T/K/M/X: the cells with their reason (``reason``),
     and the seconds."""
-    by_kon = people.groupby(["lan_kod", "kommun_kod", "kon"]).size().rename("n").reset_index()
+    by_gender = people.groupby(["lan_kod", "kommun_kod", "gender"]).size().rename("n").reset_index()
     kommun = pd.concat(
         [
-            by_kon.rename(columns={"kon": "gender"}),
-            by_kon.groupby(["lan_kod", "kommun_kod"])["n"].sum().reset_index().assign(gender="T"),
+            by_gender,
+            by_gender.groupby(["lan_kod", "kommun_kod"])["n"]
+            .sum()
+            .reset_index()
+            .assign(gender="T"),
         ]
     ).assign(level="kommun", area_code=lambda f: f["kommun_kod"])
     lan = kommun.groupby(["lan_kod", "gender"])["n"].sum().reset_index()
@@ -137,8 +142,8 @@ def tau_argus(people: pd.DataFrame, work: Path) -> tuple[pd.DataFrame, float]:
     started = time.perf_counter()
     with contextlib.chdir(work):  # the engine leaves its log and solver files where it runs
         result = pytauargus.protect(
-            micro[["kommun", "kon", "one"]],
-            [["kommun", "kon"]],
+            micro[["kommun", "gender", "one"]],
+            [["kommun", "gender"]],
             "one",
             safety_rules="FREQ(5,0)",
             suppress="MOD(1)",
@@ -171,7 +176,7 @@ def yardstick(source: Path, work: Path) -> pd.DataFrame:
         except ImportError:
             rows.append(row)
             continue
-        shown = tau["kon"] != "X"
+        shown = tau["gender"] != "X"
         row |= {
             "τ-Argus: few": int(((tau["status"] == "U") & shown).sum()),
             "τ-Argus: complements": int(((tau["status"] == "M") & shown).sum()),

@@ -30,7 +30,7 @@ class Respondents(pa.DataFrameModel):
     verksamhet: Series[str]
     enhet_id: Series[str]  # "" when the export names no unit
     svar_id: Series[str] = pa.Field(str_length={"min_value": 1})
-    kon: Series[str] = pa.Field(isin=["K", "M", "X"])
+    gender: Series[str] = pa.Field(isin=["K", "M", "X"])  # the export's kon; X unknown
 
     class Config:
         strict = True

@@ -1,6 +1,6 @@
 """The statistics step: SKR's method for every published cell, with disclosure control.
 
-Answers are counted once, at the finest grain (kommun, enhet, enkät, kon, question, answer);
+Answers are counted once, at the finest grain (kommun, enhet, enkät, gender, question, answer);
 every published figure is a sum of those counts, so genders, composite groups, län and riket
 are roll-ups of small count tables rather than passes over the respondents. Suppression is
 decided on the true counts of all cells together, and only then are figures blanked.
@@ -31,7 +31,7 @@ NO_UNIT = ""
 REMAINDER_MARK = "-"  # "ALL-BOU": the members of ALL that are not in BOU, never published
 
 # A respondent's place at the finest grain; every cell is a union of such strata.
-STRATUM = ["kommun_kod", "lan_kod", "enhet_id", "verksamhet", "kon"]
+STRATUM = ["kommun_kod", "lan_kod", "enhet_id", "verksamhet", "gender"]
 GEOGRAPHY = ["kommun_kod", "lan_kod", "enhet_id"]
 CELL = ["level", "area_code", "kommun_kod", "lan_kod", "verksamhet", "gender"]
 CELL_KEY = ["level", "area_code", "verksamhet", "gender"]
@@ -173,16 +173,18 @@ def _answer_counts(
 class _RollUp:
     """Sums counts held per stratum up to every published cell.
 
-    A frame to roll up has the ``STRATUM`` columns (or ``gender`` instead of ``kon``), possibly
-    further key columns, and the value columns named in ``apply``. The result has the ``CELL``
-    columns, the further keys and the summed values.
+    A frame to roll up has the ``STRATUM`` columns (its ``gender`` K, M or X, or already T as
+    well), possibly further key columns, and the value columns named in ``apply``. The result
+    has the ``CELL`` columns, the further keys and the summed values.
     """
 
     composites: Mapping[str, Sequence[str]]
     with_enhet: bool
 
-    def apply(self, frame: pd.DataFrame, values: list[str]) -> pd.DataFrame:
-        if "kon" in frame.columns:
+    def apply(
+        self, frame: pd.DataFrame, values: list[str], *, with_total: bool = True
+    ) -> pd.DataFrame:
+        if with_total:
             frame = _by_gender(frame, values)
         return self._by_level(self._by_verksamhet(frame, values), values)
 
@@ -231,9 +233,8 @@ class _RollUp:
 
 def _by_gender(frame: pd.DataFrame, values: list[str]) -> pd.DataFrame:
     """Gender T pools everyone (unknown gender included); K, M and X (unknown) stand alone."""
-    everyone = _sum(frame, _keys(frame, [*values, "kon"]), values).assign(gender="T")
-    by_kon = frame.rename(columns={"kon": "gender"})
-    return pd.concat([everyone, by_kon[everyone.columns]], ignore_index=True)
+    everyone = _sum(frame, _keys(frame, [*values, "gender"]), values).assign(gender="T")
+    return pd.concat([everyone, frame[everyone.columns]], ignore_index=True)
 
 
 def _keys(frame: pd.DataFrame, not_keys: list[str]) -> list[str]:
@@ -314,7 +315,9 @@ def _with_distributed(
         covered = parts.join(returned.rename("n_covered"), on=["kommun_kod", "verksamhet"])
         parts["n_covered"] = covered["n_covered"].fillna(0).astype("int64")
         parts = parts.assign(enhet_id="", gender="T")  # counted per kommun: no unit of their own
-        rolled = rollup.apply(parts[[*GEOGRAPHY, "verksamhet", "gender", *figures]], figures)
+        rolled = rollup.apply(
+            parts[[*GEOGRAPHY, "verksamhet", "gender", *figures]], figures, with_total=False
+        )
     merged = response_counts.merge(rolled[[*CELL_KEY, *figures]], on=CELL_KEY, how="left")
     n_distributed = merged["n_distributed"].astype("Int64")
     rate = 100 * merged["n_covered"] / n_distributed.where(n_distributed > 0)

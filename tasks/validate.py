@@ -336,7 +336,7 @@ def _respondents_and_answers(
             "verksamhet": valid["verksamhet"],
             "enhet_id": valid["enhet_id"] if rules.has_units else "",
             "svar_id": valid["svar_id"],
-            "kon": valid["kon"],
+            "gender": valid["kon"],  # the export's kon, in this pipeline's words
         }
     )
     questions = sorted(rules.question_columns)

@@ -209,7 +209,7 @@ respondents = Table(
     Column("verksamhet", String, nullable=False),
     Column("enhet_id", String, nullable=False),
     Column("svar_id", String, nullable=False),
-    Column("kon", String, nullable=False),
+    Column("gender", String, nullable=False),  # K, M or X (unknown): the export's kon
     schema=RAW,
     comment="One row per accepted questionnaire of the published load of one (survey, year).",
 )

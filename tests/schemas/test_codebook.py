@@ -78,7 +78,7 @@ def test_swedish_headers_names_and_labels_read_as_codes(catalogue: Catalogue) ->
     respondents = validated.respondents
     assert respondents["kommun_kod"].tolist() == ["0880", "0880"]  # Kalmar's code, by hand
     assert respondents["verksamhet"].tolist() == ["EKB", "EKB"]
-    assert respondents["kon"].tolist() == ["K", "M"]
+    assert respondents["gender"].tolist() == ["K", "M"]
     answers = validated.answers.set_index(["respondent_id", "question_id"])["answer_code"]
     for question in questions:
         assert answers[(0, question)] == answers[(1, question)] == first_codes[question]
@@ -169,7 +169,7 @@ def test_adding_a_layout_is_adding_a_codebook_file(
         2017,
         catalogue,
     )
-    assert validated.respondents["kon"].tolist() == ["M"]
+    assert validated.respondents["gender"].tolist() == ["M"]
     # The layout's years come from the file: in 2018 the same header is not explained.
     with pytest.raises(ExportError, match="unknown column"):
         parse_export(raw("old.csv", text), "ifo", 2018, catalogue)

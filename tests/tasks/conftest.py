@@ -25,7 +25,7 @@ class Person:
 
     kommun: str
     verksamhet: str
-    kon: str
+    gender: str
     answers: Mapping[str, int] = field(default_factory=dict)
     enhet: str = ""
 
@@ -44,12 +44,12 @@ def survey_frames(
             "verksamhet": [p.verksamhet for p in people],
             "enhet_id": [p.enhet for p in people],
             "svar_id": [f"s{i}" for i in range(len(people))],
-            "kon": [p.kon for p in people],
+            "gender": [p.gender for p in people],
         }
     ).astype(
         {"respondent_id": "int64", "row_number": "int64"}
         | dict.fromkeys(["source_file", "kommun_kod", "lan_kod", "verksamhet"], "str")
-        | dict.fromkeys(["enhet_id", "svar_id", "kon"], "str")
+        | dict.fromkeys(["enhet_id", "svar_id", "gender"], "str")
     )
     answers = pd.DataFrame(
         [(i, q, code) for i, p in enumerate(people) for q, code in p.answers.items()],
@@ -67,8 +67,8 @@ def memberships(
         for member in members:
             groups_of.setdefault(member, []).append(group)
     rows = []
-    columns = ["respondent_id", "kommun_kod", "lan_kod", "verksamhet", "enhet_id", "kon"]
-    for respondent, kommun_kod, lan_kod, enkat, enhet, kon in zip(
+    columns = ["respondent_id", "kommun_kod", "lan_kod", "verksamhet", "enhet_id", "gender"]
+    for respondent, kommun_kod, lan_kod, enkat, enhet, own_gender in zip(
         *(respondents[column].tolist() for column in columns), strict=True
     ):
         areas = [
@@ -78,7 +78,7 @@ def memberships(
         ]
         if survey == "fh" and enhet:
             areas.append(("enhet", f"{kommun_kod}-{enhet}", kommun_kod, lan_kod))
-        genders = ["T", kon] if kon in ("K", "M") else ["T"]
+        genders = ["T", own_gender] if own_gender in ("K", "M") else ["T"]
         for level, area, kommun, lan in areas:
             for verksamhet in [enkat, *groups_of.get(enkat, [])]:
                 for gender in genders:

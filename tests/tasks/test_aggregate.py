@@ -179,7 +179,7 @@ def random_people(
             Person(
                 kommun=str(rng.choice(kommuner)),
                 verksamhet=verksamhet,
-                kon=str(rng.choice(["K", "M", "X"])),
+                gender=str(rng.choice(["K", "M", "X"])),
                 answers=answers,
                 enhet=str(rng.choice(["", "A", "B"])),
             )
@@ -362,7 +362,7 @@ def test_two_hundred_thousand_respondents(catalogue: Catalogue) -> None:
                 "verksamhet": rng.choice(enkater, size),
                 "enhet_id": rng.choice(["", "E1", "E2", "E3"], size),
                 "svar_id": np.arange(size).astype(str),
-                "kon": rng.choice(["K", "M", "X"], size),
+                "gender": rng.choice(["K", "M", "X"], size),
             }
         ).astype(
             dict.fromkeys(
@@ -372,7 +372,7 @@ def test_two_hundred_thousand_respondents(catalogue: Catalogue) -> None:
                     "verksamhet",
                     "enhet_id",
                     "svar_id",
-                    "kon",
+                    "gender",
                     "source_file",
                 ),
                 "str",

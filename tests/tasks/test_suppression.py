@@ -156,7 +156,7 @@ def populations(draw: st.DrawFn) -> tuple[str, list[Person]]:
             Person(
                 kommun=draw(st.sampled_from(kommuner)),
                 verksamhet=verksamhet,
-                kon=draw(st.sampled_from(["K", "M", "X"])),
+                gender=draw(st.sampled_from(["K", "M", "X"])),
                 answers=answers,
                 enhet=draw(st.sampled_from(["", "A", "B"])) if survey == "fh" else "",
             )

@@ -82,7 +82,7 @@ def test_labels_codes_and_gender_are_normalised(outcomes: dict[str, ValidatedSur
     v = outcomes["ifo"]
     respondents = v.respondents.set_index("svar_id")
     assert respondents.loc["c2", "kommun_kod"] == "0880"  # "880" had lost its leading zero
-    assert respondents.loc[["g1", "b1", "c1", "b2", "c2"], "kon"].tolist() == [
+    assert respondents.loc[["g1", "b1", "c1", "b2", "c2"], "gender"].tolist() == [
         "K",
         "K",
         "M",

@@ -162,7 +162,7 @@ def build_load(codes: list[int], kon: list[str]) -> Load:
             "verksamhet": [VERKSAMHET] * n,
             "enhet_id": [ENHET] * n,
             "svar_id": [f"S{i}" for i in ids],
-            "kon": kon,
+            "gender": kon,
         }
     )
     answers = pd.DataFrame(

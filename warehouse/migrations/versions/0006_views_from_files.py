@@ -4,7 +4,8 @@ Upgrade drops the views the earlier revisions made; ``warehouse.reporting.sync_v
 the current ones from their SQL files once the warehouse is at the newest revision. Adds what
 those views show a BI user: a gender code's label (``core.dim_gender``), each question's place
 in its questionnaire (``core.dim_question.question_order``), and ``audit.reporting_views``,
-which records the definition each view was made from.
+which records the definition each view was made from. A respondent's ``kon`` (the export's
+word) is ``gender`` in the warehouse, as in every step after parsing.
 
 Revision ID: 0006_views_from_files
 Revises: 0005_figures
@@ -49,9 +50,14 @@ def _views_of_0005() -> dict[str, tuple[str, str]]:
     }
 
 
+GENDER_IN = ("raw", "staging")  # the schemas whose respondents table has it
+
+
 def upgrade() -> None:
     for name in reversed(_views_of_0005()):
         op.execute(f"DROP VIEW reporting.{name}")
+    for schema in GENDER_IN:
+        op.execute(f"ALTER TABLE {schema}.respondents RENAME COLUMN kon TO gender")
     op.create_table(
         "dim_gender",
         sa.Column("gender", sa.String(), nullable=False),
@@ -76,6 +82,8 @@ def downgrade() -> None:
     op.drop_table("reporting_views", schema="audit")
     op.drop_column("dim_question", "question_order", schema="core")
     op.drop_table("dim_gender", schema="core")
+    for schema in GENDER_IN:
+        op.execute(f"ALTER TABLE {schema}.respondents RENAME COLUMN gender TO kon")
     for name, (comment, select) in _views_of_0005().items():
         op.execute(f"CREATE VIEW reporting.{name} AS\n{select}")
         op.execute(f"COMMENT ON VIEW reporting.{name} IS '{comment}'")
