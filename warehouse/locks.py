@@ -4,19 +4,20 @@
 clears it; that is only true while this lock is held, so a load takes it before beginning. The
 operating system releases both kinds of lock when their holder dies: PostgreSQL ends a killed
 client's session (and its session-level advisory locks), and the kernel drops a dead process's
-``flock``. A second load waits up to ``timeout`` seconds, then fails with one line.
+file lock (``filelock``, beside a DuckDB file). A second load waits up to ``timeout``
+seconds, then fails with one line.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from filelock import FileLock, Timeout
 from sqlalchemy import URL, Connection, create_engine, make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
@@ -98,20 +99,20 @@ def _lock(warehouse: str, name: str, what: str, timeout: float) -> Iterator[Held
     else:
         path = lock_file(url.database, name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as handle:
+        file_lock = FileLock(path)
 
-            def try_flock() -> bool:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    return False
-                return True
-
-            _wait(try_flock, what, timeout)
+        def try_file_lock() -> bool:
             try:
-                yield HeldLock()  # the kernel holds it for as long as this process lives
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                file_lock.acquire(blocking=False)
+            except Timeout:
+                return False
+            return True
+
+        _wait(try_file_lock, what, timeout)
+        try:
+            yield HeldLock()  # the kernel holds it for as long as this process lives
+        finally:
+            file_lock.release()
 
 
 @contextlib.contextmanager
