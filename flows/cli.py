@@ -11,6 +11,7 @@ runs, and ``--help`` answers at once.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import json
 import logging
@@ -166,13 +167,12 @@ class _SayProgress(logging.Handler):
         errors.print(f"  {record.getMessage()}", style="dim")
 
 
-def _starting_prefect() -> None:
-    """Say why the first seconds pass when no Prefect server runs."""
-    if not os.environ.get("PREFECT_API_URL"):
-        errors.print(
-            "Starting a temporary Prefect server for this run (10-20 s); "
-            "`brukardata server` keeps one running and avoids the wait."
-        )
+def _prefect_session() -> contextlib.AbstractContextManager[None]:
+    """Prefect for a command's flow runs: what a killed command left cleaned up, a temporary
+    server started (and said so) when none runs, and the runs tagged with this process."""
+    from flows.leftovers import prefect_session
+
+    return prefect_session(errors.print)
 
 
 def _run_summary(state: Any, what: str) -> RunSummary:
@@ -205,14 +205,14 @@ def _run_annual(year: int, source: str, surveys: list[str] | None, warehouse: st
     from flows.annual import annual_run
     from flows.settings import as_parameter
 
-    _starting_prefect()
-    state = annual_run(
-        year=year,
-        source=as_parameter(source, "source"),
-        surveys=surveys,
-        warehouse=as_parameter(warehouse, "warehouse"),
-        return_state=True,
-    )
+    with _prefect_session():
+        state = annual_run(
+            year=year,
+            source=as_parameter(source, "source"),
+            surveys=surveys,
+            warehouse=as_parameter(warehouse, "warehouse"),
+            return_state=True,
+        )
     return _run_summary(state, "run")
 
 
@@ -262,18 +262,18 @@ def rerun_command(
     from flows.rerun import rerun, what_it_did
     from flows.settings import as_parameter
 
-    _starting_prefect()
-    state = rerun(
-        survey=survey,
-        year=year,
-        kommuner=kommun or None,
-        force=force,
-        reason=reason,
-        requested_by=requested_by,
-        source=as_parameter(source, "source"),
-        warehouse=as_parameter(warehouse, "warehouse"),
-        return_state=True,
-    )
+    with _prefect_session():
+        state = rerun(
+            survey=survey,
+            year=year,
+            kommuner=kommun or None,
+            force=force,
+            reason=reason,
+            requested_by=requested_by,
+            source=as_parameter(source, "source"),
+            warehouse=as_parameter(warehouse, "warehouse"),
+            return_state=True,
+        )
     summary = _run_summary(state, "re-run")
     if json_output:
         raise typer.Exit(_print_summary(summary, json_output))
@@ -368,8 +368,8 @@ def kolada_command(
     existing_warehouse(warehouse)
     from flows.kolada import compare_with_kolada
 
-    _starting_prefect()
-    compare_with_kolada(year, warehouse, kolada_url, console)
+    with _prefect_session():
+        compare_with_kolada(year, warehouse, kolada_url, console)
 
 
 @app.command("report")
