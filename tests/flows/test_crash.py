@@ -63,11 +63,14 @@ def _killed_at(point: str, source: Path, warehouse: str) -> None:
 
 
 @pytest.mark.usefixtures("prefect_server")
-def test_a_load_killed_at_any_point_leaves_the_published_figures(tmp_path: Path) -> None:
+def test_a_load_killed_at_any_point_leaves_the_published_figures(
+    tmp_path: Path, backend_url: str
+) -> None:
     from tasks.generate import generate_exports
 
     generate_exports(tmp_path / "source", [YEAR], n_kommuner=4, seed=3)
-    warehouse = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    warehouse = backend_url
+    (tmp_path / "warehouse").mkdir()  # a DuckDB file's folder
     first = annual_run(
         source=str(tmp_path / "source"),
         year=YEAR,
