@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -231,7 +232,11 @@ def prefect_session(say: Callable[[str], None]) -> Iterator[None]:
             "`brukardata server` keeps one running and avoids the wait."
         )
         start_temporary_server()
-    crashed = crash_orphaned_runs()
+    try:
+        crashed = crash_orphaned_runs()
+    except Exception:  # tidying up never stops a run: the flow reports an unreachable API
+        logging.getLogger(__name__).warning("could not look for killed runs", exc_info=True)
+        crashed = []
     if crashed:
         names = ", ".join(run.name for run in crashed)
         say(f"Marked Crashed {len(crashed)} flow run(s) of a command that was killed: {names}.")
