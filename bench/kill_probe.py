@@ -2,9 +2,10 @@
 
 Two versions of a year's exports of both surveys (B withdraws one questionnaire of each survey,
 so every survey-year's figures differ between them) are published in turn. Each round starts a
-real ``brukardata run`` of the version not published now and kills it (SIGKILL, no cleanup) a
-given time after it started: the moments are spread over the span of a clean run's steps, and
-the table names the last step the run had finished. Then
+real ``brukardata run`` of the version not published now and kills it (SIGKILL, no cleanup):
+at the moments of ``AFTER_STEPS`` (a step of a survey-year reported done, and a pause after it),
+or with ``--at-times`` at seconds spread over a clean run's span. The table names the last step
+the run had finished. Then
 
 - every survey-year of the warehouse must read exactly as the old published load or exactly as
   the new one (sha256 of each reporting view's rows of that survey-year, shares to 9 decimals,
@@ -16,7 +17,7 @@ A ``brukardata server`` runs throughout (each run then costs a second of orchest
 temporary server's 15-20 s). PostgreSQL: ``--postgres-url`` or ``BENCH_POSTGRES_URL`` (an
 admin URL; a database is created in it), else a throwaway cluster as the tests start one.
 
-    .venv/bin/python -m bench.kill_probe [--kills 10] [--kommuner 20]
+    .venv/bin/python -m bench.kill_probe [--kills 10] [--kommuner 20] [--at-times]
 
 Prints the table; exit status 1 when a round shows a mixture or a next run that failed.
 """
@@ -115,14 +116,16 @@ def step_lines(watched: Watched) -> list[tuple[float, str]]:
 STEPS = {"fetched": "fetch", "read": "validate", "computed": "aggregate", "published": "publish"}
 
 
+def last_step_of(line: str) -> str:
+    """``ifo validate`` for ``ifo 2024: 15 files read, …``."""
+    what = next((step for word, step in STEPS.items() if word in line), line)
+    return f"{line.split(maxsplit=1)[0]} {what}"
+
+
 def last_step(watched: Watched, before: float) -> str:
     """``ifo validate``: the last step of a survey-year the run said it had finished."""
     seen = [line for t, line in step_lines(watched) if t <= before]
-    if not seen:
-        return "none yet"
-    survey = seen[-1].split()[0]
-    what = next((step for word, step in STEPS.items() if word in seen[-1]), seen[-1])
-    return f"{survey} {what}"
+    return last_step_of(seen[-1]) if seen else "none yet"
 
 
 def unfinished_cli_runs(env: dict[str, str]) -> int:
@@ -159,6 +162,21 @@ def withdraw_one_questionnaire(source: Path, survey: str) -> None:
     answers.write_bytes(b"".join(lines[:-1]))
 
 
+# Kill moments by step: (the step of a survey-year the run said it finished, seconds after).
+AFTER_STEPS = [
+    ("start", 2.0),  # the command starting, Prefect imported
+    ("start", 5.0),  # the flow run starting, the warehouse prepared
+    ("ifo fetch", 0.0),  # ifo parsing and validating
+    ("ifo validate", 0.0),  # ifo aggregating
+    ("ifo aggregate", 0.0),  # ifo staging
+    ("ifo aggregate", 0.4),  # ifo staging, auditing or publishing
+    ("ifo publish", 0.0),  # ifo published, fh starting
+    ("fh validate", 0.0),  # fh aggregating
+    ("fh aggregate", 0.0),  # fh staging
+    ("fh aggregate", 0.4),  # fh staging, auditing or publishing
+]
+
+
 def kill_moments(clean: Watched, kills: int) -> list[float]:
     """``kills`` seconds after the start, from a second before the first step finished until
     just before the process ended, evenly spread."""
@@ -171,8 +189,29 @@ def kill_moments(clean: Watched, kills: int) -> list[float]:
     return [first + i * (last - first) / (kills - 1) for i in range(kills)]
 
 
+def wait_for(watched: Watched, moment: float | tuple[str, float]) -> None:
+    """Until ``moment``: seconds after the start, or a step finished and seconds after it."""
+    if isinstance(moment, float):
+        time.sleep(max(moment - (time.monotonic() - watched.started), 0))
+        return
+    step, delay = moment
+    if step != "start":
+        while watched.process.poll() is None:
+            seen = [line for _, line in step_lines(watched)]
+            if any(last_step_of(line) == step for line in seen):
+                break
+            time.sleep(0.02)
+    time.sleep(delay)
+
+
 def probe(
-    backend: str, warehouse: str, sources: dict[str, Path], env: dict[str, str], kills: int
+    backend: str,
+    warehouse: str,
+    sources: dict[str, Path],
+    env: dict[str, str],
+    *,
+    kills: int,
+    at_times: bool,
 ) -> list[dict[str, str]]:
     cwd = Path(env["PREFECT_HOME"]).parent
     checksums = {}
@@ -184,10 +223,13 @@ def probe(
     assert all(checksums["A"][key] != checksums["B"][key] for key in SURVEY_YEARS)
     published = "B"
     rows = []
-    for at in kill_moments(done, kills):
+    moments: list[float | tuple[str, float]] = (
+        list(kill_moments(done, kills)) if at_times else list(AFTER_STEPS[:kills])
+    )
+    for at in moments:
         new = "A" if published == "B" else "B"
         killed = start_run(sources[new], warehouse, env, cwd)
-        time.sleep(max(at - (time.monotonic() - killed.started), 0))
+        wait_for(killed, at)
         finished_first = killed.process.poll() is not None
         killed.process.send_signal(signal.SIGKILL)
         killed.process.wait()
@@ -205,7 +247,8 @@ def probe(
         rows.append(
             {
                 "backend": backend,
-                "kill at s": f"{moment:.1f}",
+                "kill": f"{at:.1f} s" if isinstance(at, float) else f"{at[0]} +{at[1]} s",
+                "killed at s": f"{moment:.1f}",
                 "steps done up to": "run had ended"
                 if finished_first
                 else last_step(killed, moment),
@@ -252,6 +295,11 @@ def postgres_database(url: str | None) -> Iterator[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=10, help="kill moments per backend")
+    parser.add_argument(
+        "--at-times",
+        action="store_true",
+        help="kill at seconds spread over a clean run (default: after the steps of AFTER_STEPS)",
+    )
     parser.add_argument("--kommuner", type=int, default=20)
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL"))
     parser.add_argument("--backends", nargs="+", default=["duckdb", "postgresql"])
@@ -277,20 +325,22 @@ def main() -> int:
     if started.returncode != 0:
         raise SystemExit(f"brukardata server: {started.stdout}{started.stderr}")
     rows: list[dict[str, str]] = []
+    moments = {"kills": args.kills, "at_times": args.at_times}
     try:
         for backend in args.backends:
             if backend == "duckdb":
-                rows += probe(backend, f"duckdb:///{root / 'w.duckdb'}", sources, env, args.kills)
+                duckdb = f"duckdb:///{root / 'w.duckdb'}"
+                rows += probe(backend, duckdb, sources, env, **moments)
             else:
                 with postgres_database(args.postgres_url) as url:
-                    rows += probe(backend, url, sources, env, args.kills)
+                    rows += probe(backend, url, sources, env, **moments)
     finally:
         subprocess.run([BRUKARDATA, "server", "--stop"], env=env, cwd=root, check=False)
     print()
     print(markdown_table([{k: v for k, v in row.items() if k != "cleaned up"} for row in rows]))
     print()
     for row in rows:
-        print(f"{row['backend']} {row['kill at s']} s: {row['cleaned up']}")
+        print(f"{row['backend']} {row['killed at s']} s: {row['cleaned up']}")
     shutil.rmtree(root, ignore_errors=True)
     return 0 if all(row["ok"] == "yes" for row in rows) else 1
 
