@@ -11,6 +11,7 @@ runs, and ``--help`` answers at once.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import json
 import logging
@@ -162,13 +163,12 @@ def _known_kommuner(codes: list[str]) -> None:
         )
 
 
-def _starting_prefect() -> None:
-    """Say why the first seconds pass when no Prefect server runs."""
-    if not os.environ.get("PREFECT_API_URL"):
-        errors.print(
-            "Starting a temporary Prefect server for this run (10-20 s); "
-            "`brukardata server` keeps one running and avoids the wait."
-        )
+def _prefect_session() -> contextlib.AbstractContextManager[None]:
+    """Prefect for a command's flow runs: what a killed command left cleaned up, a temporary
+    server started (and said so) when none runs, and the runs tagged with this process."""
+    from flows.leftovers import prefect_session
+
+    return prefect_session(errors.print)
 
 
 def _run_summary(state: Any, what: str) -> RunSummary:
@@ -201,8 +201,7 @@ def _run_annual(year: int, source: str, surveys: list[str] | None, warehouse: st
     from flows.annual import annual_run
     from flows.settings import as_parameter
 
-    _starting_prefect()
-    with progress.live():
+    with _prefect_session(), progress.live():
         state = annual_run(
             year=year,
             source=as_parameter(source, "source"),
@@ -259,8 +258,7 @@ def rerun_command(
     from flows.rerun import rerun, what_it_did
     from flows.settings import as_parameter
 
-    _starting_prefect()
-    with progress.live():
+    with _prefect_session(), progress.live():
         state = rerun(
             survey=survey,
             year=year,
@@ -366,8 +364,8 @@ def kolada_command(
     existing_warehouse(warehouse)
     from flows.kolada import compare_with_kolada
 
-    _starting_prefect()
-    compare_with_kolada(year, warehouse, kolada_url, console)
+    with _prefect_session():
+        compare_with_kolada(year, warehouse, kolada_url, console)
 
 
 @app.command("report")

@@ -147,6 +147,37 @@ def postgres_url(postgres_server: str) -> str:
     return postgres_server.rsplit("/", 1)[0] + f"/{name}"
 
 
+@pytest.fixture
+def password_postgres(postgres_server: str) -> tuple[str, str]:
+    """A fresh database owned by a role that must give its password: the session's cluster
+    trusts every local connection, so a pg_hba.conf line ahead of the others makes this one
+    role authenticate with scram-sha-256 over TCP. (URL without the password, the password).
+    """
+    suffix = uuid.uuid4().hex[:12]
+    role, password, name = f"owner_{suffix}", f"Pw{suffix}Secret", f"test_{suffix}"
+    with psycopg.connect(postgres_server.replace("+psycopg", ""), autocommit=True) as admin:
+        admin.execute("SET password_encryption = 'scram-sha-256'")
+        admin.execute(f"CREATE ROLE {role} LOGIN CREATEROLE PASSWORD '{password}'")
+        admin.execute(f"CREATE DATABASE {name} OWNER {role}")
+        hba_file = admin.execute("SHOW hba_file").fetchone()
+        assert hba_file is not None
+        hba = Path(hba_file[0])
+        rule = f"host all {role} 127.0.0.1/32 scram-sha-256\n"
+        hba.write_text(rule + hba.read_text(encoding="utf-8"), encoding="utf-8")
+        admin.execute("SELECT pg_reload_conf()")
+    url = postgres_server.replace("postgres@", f"{role}@", 1).rsplit("/", 1)[0] + f"/{name}"
+    no_passfile = str(Path(tempfile.gettempdir()) / f"no-pgpass-{suffix}")
+    deadline = time.monotonic() + 10
+    while True:  # the server reads pg_hba.conf again a moment after it is told to
+        try:
+            psycopg.connect(url.replace("+psycopg", ""), passfile=no_passfile).close()
+        except psycopg.OperationalError:
+            return url, password
+        if time.monotonic() > deadline:
+            pytest.fail("the server did not apply the password rule of pg_hba.conf")
+        time.sleep(0.1)
+
+
 @pytest.fixture(params=["duckdb", "postgresql"])
 def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty warehouse on each backend: a DuckDB file, then a PostgreSQL database."""
