@@ -58,10 +58,16 @@ def view_checksums(warehouse: str) -> dict[str, str]:
     engine = create_warehouse_engine(warehouse)
     return {
         view: hashlib.sha256(
-            view_rows(engine, view).round(9).to_csv(index=False).encode()
+            _shares_rounded(view_rows(engine, view)).to_csv(index=False).encode()
         ).hexdigest()
         for view in reporting_views(engine)
     }
+
+
+def _shares_rounded(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with every float column to 9 decimals (times and texts as they are)."""
+    floats = rows.select_dtypes("float").columns
+    return rows.assign(**{column: rows[column].round(9) for column in floats})
 
 
 def drop_last_row(path: Path) -> None:
