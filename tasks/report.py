@@ -177,11 +177,10 @@ def bar_chart(rows: pd.DataFrame, area_name: str, area_code: str) -> dict[str, A
                 "bottom": y + bar_height - 3,
             }
         )
-        width = _coordinate(pct * scale)
         return {
             "hidden": False,
             "y": y,
-            "width": width,
+            "width": _coordinate(pct * scale),
             "colour": BAR_COLOURS[who],
             "whisker": whisker,
         }
