@@ -4,11 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 
-# Prefect keeps its state inside the project and stays quiet (see flows/__init__.py).
-export PREFECT_HOME := $(CURDIR)/.prefect
-export PREFECT_SERVER_ANALYTICS_ENABLED := false
-export DO_NOT_TRACK := 1
-export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
+# Prefect keeps its state in the project's .prefect and stays quiet: every brukardata command
+# and the tests set this up themselves (flows/prefect_home.py).
 
 .PHONY: install demo test lint lock bench clean
 
@@ -41,6 +38,8 @@ lock: install  ## re-resolve requirements.lock from the pins in pyproject.toml
 clean:
 	rm -rf $(VENV) .prefect demo build *.egg-info
 
+# The benchmarks import Prefect before any command sets its home up: give them the project's.
+bench: export PREFECT_HOME := $(CURDIR)/.prefect
 bench: install  ## benchmarks, figures printed, never asserted (BENCH_ARGS=--quick: national only)
 	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 	$(BIN)/python -m bench.disclosure

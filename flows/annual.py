@@ -14,9 +14,9 @@ from prefect.states import Completed, Failed
 from flows.artifacts import publish_run_artifacts
 from flows.load import SurveyYearOutcome, ingest_survey_year, unreachable
 from flows.notify import notify_failure
-from flows.runners import task_runner
+from flows.runners import runner_from_settings
 from flows.settings import Settings
-from schemas.catalogue import SURVEYS, Catalogue, default_catalogue
+from schemas.catalogue import SURVEYS, Catalogue
 from tasks.load import TRANSIENT_DB_ERRORS, prepare_warehouse_task
 from tasks.redact import masked_warehouse, redacted
 from tasks.report import write_report_task
@@ -85,23 +85,28 @@ NO_SOURCE = (
 )
 
 
-def open_warehouse(warehouse: str | None, source: str | None) -> tuple[Settings, str, Catalogue]:
-    """The run's settings, its source (the argument, else the setting) and the catalogue, with
-    the warehouse migrated and its dimensions in step with the catalogue."""
-    settings = Settings() if warehouse is None else Settings(warehouse=warehouse)
+def run_settings(warehouse: str | None) -> Settings:
+    """A flow run's settings, read once when it starts: the environment of the process that
+    runs it (a command, or a deployment's worker), with the warehouse it was given."""
+    return Settings.given(warehouse=warehouse)
+
+
+def open_warehouse(settings: Settings, source: str | None) -> tuple[str, Catalogue]:
+    """The run's source (the argument, else the setting) and catalogue, with the warehouse
+    migrated and its dimensions in step with the catalogue."""
     source = source or settings.source
     if source is None:
         raise NoSourceError(NO_SOURCE)
-    catalogue = default_catalogue()
+    catalogue = settings.catalogue()
     prepare_warehouse_task(settings.warehouse, catalogue, settings.load_lock_timeout)
-    return settings, source, catalogue
+    return source, catalogue
 
 
 @flow(
     name="annual-run",
     log_prints=True,
     on_failure=[notify_failure],
-    task_runner=task_runner(Settings()),
+    task_runner=runner_from_settings(),
 )
 def annual_run(
     source: str | None = None,
@@ -118,13 +123,13 @@ def annual_run(
     """
     logger = get_run_logger()
     year = year or last_completed_survey_year(date.today())
+    settings = run_settings(warehouse)
     try:
-        settings, source, catalogue = open_warehouse(warehouse, source)
+        source, catalogue = open_warehouse(settings, source)
     except NoSourceError as err:
         return not_started(str(err))
     except TRANSIENT_DB_ERRORS as err:
-        target = masked_warehouse(warehouse or Settings().warehouse)
-        return not_started(unreachable("warehouse", target, err))
+        return not_started(unreachable("warehouse", masked_warehouse(settings.warehouse), err))
     outcomes = []
     for survey in surveys or list(SURVEYS):
         logger.info("%s %s: ingesting from %s", survey, year, redacted(source))

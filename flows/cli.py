@@ -27,6 +27,7 @@ from rich.console import Console
 from flows.defaults import DEFAULT_WAREHOUSE
 from flows.display import ProgressDisplay
 from flows.output import print_records
+from flows.prefect_home import prefect_environment, prefect_home
 from flows.problems import (
     DATA_REFUSED,
     USAGE_OR_ENVIRONMENT,
@@ -43,6 +44,7 @@ from flows.server import server, use_running_server
 
 if TYPE_CHECKING:
     from flows.annual import RunSummary
+    from flows.settings import Settings
 
 app = typer.Typer(
     name="brukardata",
@@ -60,8 +62,11 @@ SURVEYS = ("ifo", "fh")
 THREAD_STOP_TIMEOUT_S = 5.0
 Year = Annotated[int, typer.Option("--year", help="Survey year, e.g. 2024.", min=2016, max=2100)]
 Warehouse = Annotated[
-    str,
-    typer.Option(envvar="BRUKARDATA_WAREHOUSE", help="SQLAlchemy URL of the warehouse."),
+    str | None,
+    typer.Option(
+        help="SQLAlchemy URL of the warehouse "
+        f"(default: BRUKARDATA_WAREHOUSE, else {DEFAULT_WAREHOUSE})."
+    ),
 ]
 Survey = Annotated[
     str | None, typer.Option("--survey", help="ifo or fh (default: both).", case_sensitive=False)
@@ -69,7 +74,9 @@ Survey = Annotated[
 OneSurvey = Annotated[str, typer.Option("--survey", help="ifo or fh.", case_sensitive=False)]
 Source = Annotated[
     str | None,
-    typer.Option(envvar="BRUKARDATA_SOURCE", help="Folder or fsspec URL holding {survey}/{year}/."),
+    typer.Option(
+        help="Folder or fsspec URL holding {survey}/{year}/ (default: BRUKARDATA_SOURCE)."
+    ),
 ]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as JSON, for machines.")]
 
@@ -77,6 +84,7 @@ JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as JS
 def main() -> None:
     """The ``brukardata`` entry point: every error as one line and its exit status."""
     atexit.register(_release_at_exit)  # before Prefect's handlers, so it runs after them
+    prefect_environment()
     _prefect_logs_to_file()
     PROGRESS.setLevel(logging.INFO)
     PROGRESS.addHandler(progress)
@@ -126,7 +134,7 @@ def _release_at_exit() -> None:
 
 
 def _log_file() -> Path:
-    return Path(os.environ["PREFECT_HOME"]) / "brukardata.log"
+    return prefect_home() / "brukardata.log"
 
 
 def _prefect_logs_to_file() -> None:
@@ -137,25 +145,29 @@ def _prefect_logs_to_file() -> None:
     _log_file().parent.mkdir(parents=True, exist_ok=True)
 
 
+def _settings(**flags: Any) -> Settings:
+    """The command's settings, built once from its flags and the environment."""
+    from flows.settings import command_settings
+
+    return command_settings(**flags)
+
+
 def _survey(survey: str) -> str:
     if survey.lower() not in SURVEYS:
         raise typer.BadParameter(f"must be one of {', '.join(SURVEYS)}", param_hint="--survey")
     return survey.lower()
 
 
-def _source(source: str | None) -> str:
+def _source(settings: Settings) -> str:
+    source = settings.source
     if source is None:
         raise typer.BadParameter("give --source or set BRUKARDATA_SOURCE", param_hint="--source")
     return source_folder(source)
 
 
-def _known_kommuner(codes: list[str]) -> None:
+def _known_kommuner(codes: list[str], settings: Settings) -> None:
     """Kommun codes of the reference catalogue, else a usage error naming the unknown ones."""
-    if not codes:
-        return
-    from schemas.catalogue import default_catalogue
-
-    unknown = sorted(set(codes) - default_catalogue().kommun_codes)
+    unknown = sorted(set(codes) - settings.catalogue().kommun_codes)
     if unknown:
         named = ", ".join(map(repr, unknown))
         raise typer.BadParameter(
@@ -217,14 +229,15 @@ def run(
     year: Year,
     survey: Survey = None,
     source: Source = None,
-    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    warehouse: Warehouse = None,
     json_output: JsonOutput = False,
 ) -> None:
     """The annual flow for one year: fetch, validate, aggregate and publish."""
     surveys = None if survey is None else [_survey(survey)]
-    source = _source(source)
-    writable_warehouse(warehouse)
-    summary = _run_annual(year, source, surveys, warehouse)
+    settings = _settings(source=source, warehouse=warehouse)
+    source = _source(settings)
+    writable_warehouse(settings.warehouse)
+    summary = _run_annual(year, source, surveys, settings.warehouse)
     raise typer.Exit(_print_summary(summary, json_output))
 
 
@@ -245,16 +258,17 @@ def rerun_command(
         str | None, typer.Option("--requested-by", help="Who asks (default: the OS user).")
     ] = None,
     source: Source = None,
-    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    warehouse: Warehouse = None,
     json_output: JsonOutput = False,
 ) -> None:
     """Re-fetch a survey-year and replace only the kommuner whose input changed."""
     survey = _survey(survey)
     if not reason.strip():
         raise typer.BadParameter("say why the re-run is needed", param_hint="--reason")
-    _known_kommuner(kommun or [])
-    source = _source(source)
-    existing_warehouse(warehouse)
+    settings = _settings(source=source, warehouse=warehouse)
+    _known_kommuner(kommun or [], settings)
+    source = _source(settings)
+    existing_warehouse(settings.warehouse)
     from flows.rerun import rerun, what_it_did
     from flows.settings import as_parameter
 
@@ -267,7 +281,7 @@ def rerun_command(
             reason=reason,
             requested_by=requested_by,
             source=as_parameter(source, "source"),
-            warehouse=as_parameter(warehouse, "warehouse"),
+            warehouse=as_parameter(settings.warehouse, "warehouse"),
             return_state=True,
         )
     summary = _run_summary(state, "re-run")
@@ -298,12 +312,12 @@ HISTORY_COLUMNS = [
 
 @app.command()
 def history(
-    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    warehouse: Warehouse = None,
     limit: Annotated[int, typer.Option(help="How many loads to show.", min=1)] = 20,
     json_output: JsonOutput = False,
 ) -> None:
     """Recent loads, one line per file, newest first."""
-    existing_warehouse(warehouse)
+    warehouse = existing_warehouse(_settings(warehouse=warehouse).warehouse)
     from warehouse.db import create_warehouse_engine
     from warehouse.load import load_history
 
@@ -348,24 +362,35 @@ def validate(
         writable_file(quarantine_csv, "--quarantine-csv")
     from flows.validation import check_files
 
-    raise typer.Exit(check_files(paths, survey, year, json_output, quarantine_csv))
+    verdict = check_files(
+        paths,
+        survey,
+        year,
+        json_output=json_output,
+        quarantine_csv=quarantine_csv,
+        settings=_settings(),
+    )
+    raise typer.Exit(verdict)
 
 
 @app.command("kolada")
 def kolada_command(
     year: Year,
-    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    warehouse: Warehouse = None,
     kolada_url: Annotated[
         str | None,
-        typer.Option(envvar="BRUKARDATA_KOLADA_URL", help="Base URL of the Kolada API."),
+        typer.Option(
+            help="Base URL of the Kolada API (default: BRUKARDATA_KOLADA_URL, else Kolada)."
+        ),
     ] = None,
 ) -> None:
     """Fetch Kolada's published figures for a year and show where ours differ."""
-    existing_warehouse(warehouse)
+    settings = _settings(warehouse=warehouse, kolada_url=kolada_url)
+    existing_warehouse(settings.warehouse)
     from flows.kolada import compare_with_kolada
 
     with _prefect_session():
-        compare_with_kolada(year, warehouse, kolada_url, console)
+        compare_with_kolada(year, settings.warehouse, settings.kolada_url, console)
 
 
 @app.command("report")
@@ -375,12 +400,13 @@ def report_command(
         str | None, typer.Option("--kommun", help="4-digit kommun code (default: riket).")
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="The HTML file to write.")] = None,
-    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    warehouse: Warehouse = None,
 ) -> None:
     """Write a self-contained HTML report of a year (a kommun against riket, or riket)."""
-    _known_kommuner([] if kommun is None else [kommun])
+    settings = _settings(warehouse=warehouse)
+    _known_kommuner([] if kommun is None else [kommun], settings)
     target = writable_file(out or Path(f"rapport_{year}_{kommun or 'riket'}.html"), "--out")
-    existing_warehouse(warehouse)
+    warehouse = existing_warehouse(settings.warehouse)
     from tasks.report import write_report
     from warehouse.db import create_warehouse_engine
 
@@ -428,22 +454,21 @@ def demo(
     kommuner: Annotated[int, typer.Option(help="How many municipalities.", min=2, max=290)] = 20,
 ) -> None:
     """Generate two years of sample exports and run the whole pipeline into a local DuckDB."""
-    from flows.settings import Settings
     from sample.generate import generate_exports
 
     years = [2023, 2024]
     exports = folder / "exports"
     database = folder / "brukardata.duckdb"
-    warehouse = f"duckdb:///{database}"
+    settings = _settings(warehouse=f"duckdb:///{database}")
     generated = generate_exports(exports, years, n_kommuner=kommuner, seed=2024)
     console.print(f"Sample exports: {len(generated.files)} files in {exports}")
     status = 0
     for year in years:
         console.rule(f"Annual run {year}")
         status = max(
-            status, _print_summary(_run_annual(year, str(exports), None, warehouse), False)
+            status,
+            _print_summary(_run_annual(year, str(exports), None, settings.warehouse), False),
         )
-    settings = Settings(warehouse=warehouse)
     console.rule("Where to look")
     console.print(
         f"Warehouse: {database} (DuckDB). Reporting views: reporting.results, "
@@ -455,7 +480,7 @@ def demo(
         "WHERE level = 'riket' AND verksamhet = 'ALL' AND gender = 'T'.\n"
         f"HTML report of {years[-1]}: {settings.reports_dir()}; audit reports (Data Docs): "
         f"{settings.data_docs_dir()}\n"
-        f"Load history: brukardata history --warehouse {warehouse}"
+        f"Load history: brukardata history --warehouse {settings.warehouse}"
     )
     raise typer.Exit(status)
 
@@ -467,11 +492,11 @@ db_app = typer.Typer(help="The warehouse's schema.", no_args_is_help=True)
 
 @db_app.command("upgrade")
 def db_upgrade(
-    warehouse: Warehouse = DEFAULT_WAREHOUSE,
+    warehouse: Warehouse = None,
     revision: Annotated[str, typer.Option(help="Revision to migrate to.")] = "head",
 ) -> None:
     """Create the warehouse or migrate it to the newest schema revision; data loaded stays."""
-    writable_warehouse(warehouse)
+    warehouse = writable_warehouse(_settings(warehouse=warehouse).warehouse)
     from warehouse.db import upgrade
 
     upgrade(warehouse, revision)

@@ -9,7 +9,6 @@ from rich.console import Console
 from flows.output import print_records
 from flows.problems import DATA_REFUSED, CommandError
 from flows.settings import Settings
-from schemas.catalogue import default_catalogue
 from tasks.kolada import (
     KoladaError,
     fetch_kolada_values_task,
@@ -28,14 +27,8 @@ def kolada_reconciliation(
     year: int, warehouse: str | None = None, kolada_url: str | None = None
 ) -> pd.DataFrame:
     """Fetch the catalogue's KPIs for ``year``, store them, and return the comparison."""
-    settings = Settings()
-    settings = settings.model_copy(
-        update={
-            "warehouse": warehouse or settings.warehouse,
-            "kolada_url": kolada_url or settings.kolada_url,
-        }
-    )
-    catalogue = default_catalogue()
+    settings = Settings.given(warehouse=warehouse, kolada_url=kolada_url)
+    catalogue = settings.catalogue()
     engine = create_warehouse_engine(settings.warehouse)
     require_published_year(engine, year)
     values = fetch_kolada_values_task(

@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from flows.prefect_home import prefect_home
+
 TAG = "brukardata-cli"
 SERVER_APP = "prefect.server.api.server:create_app"
 STOP_TIMEOUT_S = 10.0
@@ -70,7 +72,7 @@ def is_running(pid: int, started: int | None) -> bool:
 
 
 def _records() -> Path:
-    return Path(os.environ["PREFECT_HOME"]) / "temporary-servers"
+    return prefect_home() / "temporary-servers"
 
 
 @dataclass(frozen=True)

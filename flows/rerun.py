@@ -23,12 +23,18 @@ from typing import Any
 from prefect import flow
 from prefect.client.schemas.objects import State
 
-from flows.annual import NoSourceError, RunSummary, finish_run, not_started, open_warehouse
+from flows.annual import (
+    NoSourceError,
+    RunSummary,
+    finish_run,
+    not_started,
+    open_warehouse,
+    run_settings,
+)
 from flows.load import RerunRequest, SurveyYearOutcome, ingest_survey_year
 from flows.notify import notify_failure
-from flows.runners import task_runner
-from flows.settings import Settings
-from schemas.catalogue import FIRST_YEAR, LAST_YEAR, SURVEYS, Catalogue, default_catalogue
+from flows.runners import runner_from_settings
+from schemas.catalogue import FIRST_YEAR, LAST_YEAR, SURVEYS, Catalogue
 from tasks.redact import masked_warehouse
 from warehouse.db import create_warehouse_engine
 from warehouse.load import record_rerun_request
@@ -80,7 +86,7 @@ def request_problem(
     name="rerun",
     log_prints=True,
     on_failure=[notify_failure],
-    task_runner=task_runner(Settings()),
+    task_runner=runner_from_settings(),
 )
 def rerun(
     survey: str,
@@ -100,12 +106,13 @@ def rerun(
     """
     if not reason.strip():
         return not_started("a re-run needs a reason: pass the reason parameter")
-    problem = request_problem(survey, year, kommuner, default_catalogue())
+    settings = run_settings(warehouse)
+    problem = request_problem(survey, year, kommuner, settings.catalogue())
     if problem is not None:
         return not_started(f"{problem[0].removeprefix('--')} {problem[1]}")
     requested_at = datetime.now(UTC)
     try:
-        settings, source, catalogue = open_warehouse(warehouse, source)
+        source, catalogue = open_warehouse(settings, source)
     except NoSourceError as err:
         return not_started(str(err))
     asked = RerunRequest(kommuner=kommuner, force=force)

@@ -3,7 +3,8 @@
 ``BRUKARDATA_DASK_ADDRESS`` names a running cluster's scheduler (workers on several machines,
 each with the project installed and the same warehouse URL); ``BRUKARDATA_DASK_WORKERS`` starts
 a local cluster of that many worker processes for the run. Neither: threads in the flow's
-process, as Prefect does by default.
+process, as Prefect does by default. The choice is made when a flow run starts, from the
+settings of the process that runs it (a command, or a deployment's worker), never at import.
 """
 
 from __future__ import annotations
@@ -30,6 +31,22 @@ def task_runner(settings: Settings) -> Any:
             }
         )
     return ThreadPoolTaskRunner()
+
+
+class _RunnerFromSettings(ThreadPoolTaskRunner[Any]):
+    """A flow's task runner: threads, unless the settings read when a run starts ask for Dask.
+
+    Prefect takes a copy of the flow's task runner (``duplicate``) for each run: that copy is
+    the runner the settings ask for at that moment.
+    """
+
+    def duplicate(self) -> Any:
+        return task_runner(Settings())
+
+
+def runner_from_settings() -> Any:
+    """The task runner of a flow's decorator: chosen by the settings when each run starts."""
+    return _RunnerFromSettings()
 
 
 def parallelism(settings: Settings) -> int:

@@ -28,6 +28,7 @@ import typer
 from rich.console import Console
 
 from flows.defaults import DEFAULT_WAREHOUSE
+from flows.prefect_home import prefect_home
 from flows.problems import CommandError, source_folder
 
 WORK_POOL = "brukardata"
@@ -36,7 +37,7 @@ console = Console()
 
 
 def _state_file() -> Path:
-    return Path(os.environ["PREFECT_HOME"]) / "brukardata-server.json"
+    return prefect_home() / "brukardata-server.json"
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ def start_server(port: int, source: str | None, warehouse: str) -> ServerState:
             f"port {port} on 127.0.0.1 is already in use by another process: "
             "stop it or choose another port with --port"
         )
-    home = Path(os.environ["PREFECT_HOME"])
+    home = prefect_home()
     home.mkdir(parents=True, exist_ok=True)
     api_url = f"http://127.0.0.1:{port}/api"
     # The server and worker log to their own files in full, not through the CLI's logging.
@@ -264,14 +265,17 @@ def server(
     source: Annotated[
         str | None,
         typer.Option(
-            envvar="BRUKARDATA_SOURCE",
-            help="Source the worker's runs read (scheduled and deployed runs).",
+            help="Source the worker's runs read (scheduled and deployed runs; "
+            "default: BRUKARDATA_SOURCE)."
         ),
     ] = None,
     warehouse: Annotated[
-        str,
-        typer.Option(envvar="BRUKARDATA_WAREHOUSE", help="Warehouse the worker's runs publish to."),
-    ] = DEFAULT_WAREHOUSE,
+        str | None,
+        typer.Option(
+            help="Warehouse the worker's runs publish to "
+            f"(default: BRUKARDATA_WAREHOUSE, else {DEFAULT_WAREHOUSE})."
+        ),
+    ] = None,
     stop: Annotated[bool, typer.Option("--stop", help="Stop the server and worker.")] = False,
 ) -> None:
     """Start a local Prefect server and worker that later CLI runs and deployments use."""
@@ -285,10 +289,14 @@ def server(
             f"{running.source or 'no source'} into {running.warehouse}"
         )
         return
+    from flows.settings import command_settings
+
+    settings = command_settings(source=source, warehouse=warehouse)
+    source = settings.source
     if source is not None:
         source = absolute_source(source)
         source_folder(source)
-    warehouse = absolute_warehouse(warehouse)
+    warehouse = absolute_warehouse(settings.warehouse)
     state = start_server(default_port() if port is None else port, source, warehouse)
     console.print(
         f"Prefect server: {state.api_url} (UI: {state.api_url.removesuffix('/api')}), "

@@ -6,12 +6,18 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import make_url
 
 from flows.defaults import DEFAULT_KOLADA_URL, DEFAULT_WAREHOUSE
-from schemas.catalogue import default_catalogue
+from flows.problems import CommandError
+from schemas.catalogue import (
+    DEFAULT_CODEBOOK_DIR,
+    DEFAULT_REFERENCE_DIR,
+    Catalogue,
+    load_catalogue,
+)
 from tasks.fetch import STREAM_ABOVE_BYTES
 from tasks.redact import has_credentials
 from tasks.statistics import critical_z
@@ -51,6 +57,20 @@ class Settings(BaseSettings):
     # Files of this many MB or more are never held in memory: streamed to the landing area,
     # then read in chunks of rows. 0 streams every file.
     stream_above_mb: float = Field(default=STREAM_ABOVE_BYTES / MB, ge=0)
+    # The reference tables (kommuner, enkäter, questions, answer scales) and the codebooks of
+    # the export layouts: a corrected copy is used by pointing these at it.
+    reference_dir: Path = DEFAULT_REFERENCE_DIR
+    codebook_dir: Path = DEFAULT_CODEBOOK_DIR
+
+    @classmethod
+    def given(cls, **values: Any) -> Settings:
+        """The ``BRUKARDATA_*`` environment's settings with ``values`` over them; a value of
+        None is not given (the environment's, else the default, stands)."""
+        return cls(**{name: value for name, value in values.items() if value is not None})
+
+    def catalogue(self) -> Catalogue:
+        """The reference catalogue of ``reference_dir`` with the codebooks of ``codebook_dir``."""
+        return load_catalogue(self.reference_dir, self.codebook_dir)
 
     @property
     def stream_above(self) -> int:
@@ -84,7 +104,7 @@ class Settings(BaseSettings):
         ``answer_roles`` (scale → role → answer codes) is the reference data's reading of which
         answers count as positive, so a figure can be recomputed after the data is corrected.
         """
-        scales = default_catalogue().answer_scales
+        scales = self.catalogue().answer_scales
         return {
             "suppression_threshold": self.suppression_threshold,
             "suppression_method": SUPPRESSION_METHOD,
@@ -98,6 +118,18 @@ class Settings(BaseSettings):
                 for scale, by_scale in scales.groupby("scale_id")
             },
         }
+
+
+def command_settings(**flags: Any) -> Settings:
+    """A command's settings, built once: the flags it was given (those not None) over the
+    ``BRUKARDATA_*`` environment; a setting that does not parse is one line naming it."""
+    try:
+        return Settings.given(**flags)
+    except ValidationError as err:
+        problem = err.errors()[0]
+        name = ".".join(map(str, problem["loc"]))
+        prefix = Settings.model_config["env_prefix"]
+        raise CommandError(f"setting {prefix}{name.upper()}: {problem['msg']}") from err
 
 
 def as_parameter(value: str | None, setting: str) -> str | None:

@@ -22,7 +22,6 @@ from rich.table import Table
 from flows.output import print_records
 from flows.problems import DATA_REFUSED, CommandError
 from flows.settings import Settings
-from schemas.catalogue import Catalogue, default_catalogue
 from tasks.fetch import SourceError, fetch_paths
 from tasks.parse import parse_survey_year
 from tasks.safe_csv import write_csv
@@ -33,13 +32,14 @@ TOP_REASONS = 10
 
 
 def dry_run(
-    paths: Sequence[str], survey: str, year: int, catalogue: Catalogue
+    paths: Sequence[str], survey: str, year: int, settings: Settings
 ) -> ValidatedSurveyYear:
     """Parse and validate ``paths`` (files or folders, local or fsspec URLs) as one survey-year.
 
     The valid rows are counted, not kept: memory holds a batch of rows, whatever the files' size.
     """
-    files = fetch_paths(paths, stream_above=Settings().stream_above)
+    catalogue = settings.catalogue()
+    files = fetch_paths(paths, stream_above=settings.stream_above)
     parsed = parse_survey_year(files, survey, year, catalogue)
     return validate_survey_year(parsed, survey, year, catalogue, keep_rows=False)
 
@@ -140,14 +140,20 @@ def print_report(report: dict[str, Any], console: Console) -> None:
 
 
 def check_files(
-    paths: Sequence[str], survey: str, year: int, json_output: bool, quarantine_csv: Path | None
+    paths: Sequence[str],
+    survey: str,
+    year: int,
+    *,
+    json_output: bool,
+    quarantine_csv: Path | None,
+    settings: Settings,
 ) -> int:
     """``brukardata validate``: print the verdict on ``paths``; the exit status.
 
     1 when a file would be refused as a whole; a path that cannot be read is a CommandError (2).
     """
     try:
-        validated = dry_run(paths, survey, year, default_catalogue())
+        validated = dry_run(paths, survey, year, settings)
     except (SourceError, OSError) as err:
         raise CommandError(f"cannot read: {err}") from err
     report = validation_report(validated, survey, year)

@@ -2,13 +2,12 @@
 
 Every year-dependent business rule (which enkäter exist, which questions an enkät asks, which
 answers count as positive) is read from the CSV files in ``schemas/reference/``; a user corrects
-a rule by editing those files (or pointing ``BRUKARDATA_REFERENCE_DIR`` at a corrected copy),
+a rule by editing those files (or pointing the ``reference_dir`` setting at a corrected copy),
 never by changing code.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -22,6 +21,7 @@ FIRST_YEAR, LAST_YEAR = 2016, 2100  # the survey years a run or a re-run accepts
 RIKET_CODE = "0000"
 ROLES: tuple[str, ...] = ("positive", "middle", "negative", "excluded")
 DEFAULT_REFERENCE_DIR = Path(__file__).with_name("reference")
+DEFAULT_CODEBOOK_DIR = Path(__file__).with_name("codebooks")
 T = TypeVar("T")
 
 
@@ -59,13 +59,14 @@ class Catalogue:
     answer_scales: pd.DataFrame
     kolada_kpis: pd.DataFrame
     genders: pd.DataFrame
+    # The codebooks that explain the exports' headers (schemas/codebook.py) are read from here.
+    codebook_dir: Path = DEFAULT_CODEBOOK_DIR
     _memo: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
-    def load(cls, directory: Path | None = None) -> Catalogue:
-        directory = directory or Path(
-            os.environ.get("BRUKARDATA_REFERENCE_DIR", DEFAULT_REFERENCE_DIR)
-        )
+    def load(
+        cls, directory: Path = DEFAULT_REFERENCE_DIR, codebook_dir: Path = DEFAULT_CODEBOOK_DIR
+    ) -> Catalogue:
         scales = _read(directory, "answer_scales.csv")
         scales["code"] = scales["code"].astype(int)
         unknown_roles = set(scales["role"]) - set(ROLES)
@@ -84,6 +85,7 @@ class Catalogue:
             answer_scales=scales,
             kolada_kpis=_read(directory, "kolada_kpis.csv"),
             genders=_read(directory, "genders.csv"),
+            codebook_dir=codebook_dir,
         )
 
     # --- surveys ------------------------------------------------------------------------------
@@ -181,7 +183,14 @@ class Catalogue:
         ]
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
+def load_catalogue(
+    directory: Path = DEFAULT_REFERENCE_DIR, codebook_dir: Path = DEFAULT_CODEBOOK_DIR
+) -> Catalogue:
+    """The catalogue of these folders, read once per process."""
+    return Catalogue.load(directory, codebook_dir)
+
+
 def default_catalogue() -> Catalogue:
-    """The catalogue of the running installation, read once per process."""
-    return Catalogue.load()
+    """The catalogue shipped in ``schemas/``, as a run reads it when no setting says otherwise."""
+    return load_catalogue()

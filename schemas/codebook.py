@@ -6,13 +6,12 @@ names stand for a kommun or an enkät, and extra spellings of answers. The heade
 decides which codebook reads it: a header no codebook explains is refused, and so is one that
 two codebooks explain, because then the file's meaning would depend on which one was tried first.
 
-Codebooks are read from ``schemas/codebooks/`` (or the folder ``BRUKARDATA_CODEBOOK_DIR`` names),
+Codebooks are read from ``schemas/codebooks/`` (or the folder the ``codebook_dir`` setting names),
 so a new supplier layout or year is a new file, never new code.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -21,9 +20,8 @@ from typing import Any
 
 import yaml
 
-from schemas.catalogue import Catalogue, remembered
+from schemas.catalogue import DEFAULT_CODEBOOK_DIR, Catalogue, remembered
 
-DEFAULT_CODEBOOK_DIR = Path(__file__).with_name("codebooks")
 REQUIRED_COLUMNS: tuple[str, ...] = ("kommun_kod", "verksamhet", "svar_id", "kon")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("enhet_id",)
 QUESTION_NAMINGS: tuple[str, ...] = ("question_id", "text_sv")
@@ -207,11 +205,6 @@ class Codebook:
         return canonical
 
 
-def codebook_dir() -> Path:
-    """The folder of the running installation's codebooks."""
-    return Path(os.environ.get("BRUKARDATA_CODEBOOK_DIR", DEFAULT_CODEBOOK_DIR))
-
-
 @lru_cache(maxsize=4)
 def _codebooks_in(files: tuple[tuple[Path, int], ...]) -> tuple[Codebook, ...]:
     books = tuple(Codebook.from_file(path) for path, _ in files)
@@ -222,9 +215,10 @@ def _codebooks_in(files: tuple[tuple[Path, int], ...]) -> tuple[Codebook, ...]:
     return books
 
 
-def codebooks() -> tuple[Codebook, ...]:
-    """Every codebook installed, in file-name order; re-read when a file is added or changed."""
-    files = sorted(codebook_dir().glob("*.yaml"))
+def codebooks(directory: Path = DEFAULT_CODEBOOK_DIR) -> tuple[Codebook, ...]:
+    """Every codebook in ``directory``, in file-name order; re-read when a file is added or
+    changed, so a long-running worker sees a codebook installed while it runs."""
+    files = sorted(directory.glob("*.yaml"))
     return _codebooks_in(tuple((path, path.stat().st_mtime_ns) for path in files))
 
 
@@ -239,7 +233,7 @@ def match_codebook(
     """
     fits: list[tuple[Codebook, list[str]]] = []
     complaints: list[HeaderError] = []
-    for book in codebooks():
+    for book in codebooks(catalogue.codebook_dir):
         if not book.applies_to(survey, year):
             continue
         try:

@@ -17,14 +17,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from flows.prefect_home import prefect_environment
 from schemas.catalogue import Catalogue, default_catalogue
 
 PROJECT = Path(__file__).resolve().parents[1]
+# Prefect as a command sets it up (flows/prefect_home.py), with the project's own home and
+# short pauses before retries, so that the tests of transient faults run fast.
 os.environ.setdefault("PREFECT_HOME", str(PROJECT / ".prefect"))
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-os.environ.setdefault("PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS", "0.2,0.2,0.2")  # fast faults
+os.environ.setdefault("PREFECT_TASKS_DEFAULT_RETRY_DELAY_SECONDS", "0.2,0.2,0.2")
+prefect_environment()
 # Runs whose warehouse is not a DuckDB file would write Data Docs, landing copies and reports
 # into the working folder: keep them out of the project.
 _OUTPUTS = tempfile.mkdtemp(prefix="brukardata-test-outputs-")

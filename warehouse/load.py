@@ -12,7 +12,6 @@ a time hold the file.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -109,13 +108,17 @@ def _insert_scanned_frame(
     duckdb_connection.unregister(view)
 
 
-PAUSE_AT = "BRUKARDATA_TEST_PAUSE_AT"
+class PauseAt:
+    """Crash tests only: a test's process sets ``PauseAt.point`` to a point's name; a load that
+    reaches it says so on stderr and sleeps there, so the test can kill it at exactly that point
+    of a load. Never set by the pipeline itself."""
+
+    point: str | None = None
 
 
 def pause_point(name: str) -> None:
-    """Crash tests only: with ``BRUKARDATA_TEST_PAUSE_AT=<name>`` the process says so on stderr
-    and sleeps here, so a test can kill it at exactly this point of a load."""
-    if os.environ.get(PAUSE_AT) == name:
+    """A point of a load where a crash test may pause it (``PauseAt``)."""
+    if PauseAt.point == name:
         sys.stderr.write(f"paused at {name}\n")  # not print(): a flow's log_prints reformats it
         sys.stderr.flush()
         time.sleep(3600)

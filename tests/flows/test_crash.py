@@ -1,6 +1,6 @@
 """Crash safety: a load killed at any point leaves the published figures as they were.
 
-A real subprocess runs the annual flow with ``BRUKARDATA_TEST_PAUSE_AT`` naming a point of the
+A real subprocess runs the annual flow with ``PauseAt.point`` naming a point of the
 load; when it says it paused there, it is killed with SIGKILL (no cleanup runs). Every reporting
 view must then read exactly as before, and the next run must complete. A killed
 ``brukardata run`` leaves a temporary Prefect server and a Running flow run behind: the next
@@ -28,7 +28,7 @@ from tests.conftest import PROJECT
 from tests.flows.conftest import BRUKARDATA
 from tests.flows.test_rerun import view_checksums
 from warehouse.db import create_warehouse_engine
-from warehouse.load import INTERRUPTED, PAUSE_AT
+from warehouse.load import INTERRUPTED
 
 pytestmark = pytest.mark.prefect
 
@@ -36,14 +36,19 @@ YEAR = 2024
 POINTS = ("after-begin", "after-stage", "after-audit", "before-commit")
 
 
+def paused_at(point: str) -> str:
+    """Python that makes a load of this process pause at ``point``."""
+    return f"from warehouse.load import PauseAt; PauseAt.point = {point!r}"
+
+
 def _killed_at(point: str, source: Path, warehouse: str) -> None:
     """Run the annual flow in a subprocess and SIGKILL it when it pauses at ``point``."""
     call = (
-        "from flows.annual import annual_run; "
+        f"{paused_at(point)}; from flows.annual import annual_run; "
         f"annual_run(source={str(source)!r}, year={YEAR}, surveys=['ifo'], "
         f"warehouse={warehouse!r})"
     )
-    env = {**os.environ, PAUSE_AT: point, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     process = subprocess.Popen(
         [sys.executable, "-c", call], cwd=PROJECT, env=env, stderr=subprocess.PIPE
     )
@@ -154,13 +159,16 @@ def test_a_killed_command_leaves_no_prefect_server_and_no_running_flow_run(
     from sample.generate import generate_exports
 
     generate_exports(tmp_path / "source", [YEAR], n_kommuner=3, seed=3)
-    command = [BRUKARDATA, "run", "--year", str(YEAR), "--survey", "ifo",
-               "--source", str(tmp_path / "source"),
-               "--warehouse", f"duckdb:///{tmp_path / 'w.duckdb'}"]  # fmt: skip
+    arguments = ["run", "--year", str(YEAR), "--survey", "ifo",
+                 "--source", str(tmp_path / "source"),
+                 "--warehouse", f"duckdb:///{tmp_path / 'w.duckdb'}"]  # fmt: skip
+    pausing = [
+        sys.executable,
+        "-c",
+        f"{paused_at('after-stage')}; from flows.cli import main; main()",
+    ]
     env = {**cli_env, "BRUKARDATA_LANDING": str(tmp_path / "landing")}
-    killed = subprocess.Popen(
-        command, env={**env, PAUSE_AT: "after-stage"}, cwd=tmp_path, stderr=subprocess.PIPE
-    )
+    killed = subprocess.Popen([*pausing, *arguments], env=env, cwd=tmp_path, stderr=subprocess.PIPE)
     servers: list[int] = []
     try:
         _paused(killed, "after-stage", timeout=300)
@@ -172,8 +180,8 @@ def test_a_killed_command_leaves_no_prefect_server_and_no_running_flow_run(
         assert is_running(server, started), "SIGKILL runs no cleanup: the server outlives it"
 
         following = subprocess.run(
-            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
-            check=False,
+            [BRUKARDATA, *arguments], env=env, cwd=tmp_path, capture_output=True, text=True,
+            timeout=600, check=False,
         )  # fmt: skip
         assert following.returncode == 0, following.stdout + following.stderr
         states = _flow_run_states(Path(cli_env["PREFECT_HOME"]))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
+from tests.flows.conftest import BRUKARDATA
 
 EXPORTS = Path(__file__).parents[1] / "fixtures" / "exports"
 GOOD_IFO = EXPORTS / "ifo" / "2024" / "good_utf8.csv"
@@ -55,3 +57,44 @@ def test_a_rerun_of_an_unknown_kommun_is_a_usage_error(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 2
     assert "unknown kommun '9999'" in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "--year", "2024", "--source", str(EXPORTS)],
+        ["validate", str(GOOD_IFO), "--survey", "ifo", "--year", "2024"],
+        ["history"],
+        ["db", "upgrade"],
+    ],
+    ids=["run", "validate", "history", "db upgrade"],
+)
+def test_a_setting_that_does_not_parse_is_one_line_naming_it(
+    command: list[str], cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Every command reads its settings once, when it starts, and says which one is wrong."""
+    env = {**cli_env, "BRUKARDATA_SUPPRESSION_THRESHOLD": "five"}
+    done = subprocess.run(
+        [BRUKARDATA, *command], env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.splitlines() == [
+        "error: setting BRUKARDATA_SUPPRESSION_THRESHOLD: Input should be a valid integer, "
+        "unable to parse string as an integer"
+    ]
+    assert not (tmp_path / "brukardata.duckdb").exists()
+
+
+def test_the_warehouse_setting_stands_where_no_flag_is_given(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    warehouse = f"duckdb:///{tmp_path / 'from-setting.duckdb'}"
+    env = {**cli_env, "BRUKARDATA_WAREHOUSE": warehouse}
+    done = subprocess.run(
+        [BRUKARDATA, "db", "upgrade"], env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{warehouse}: at revision head"
+    assert (tmp_path / "from-setting.duckdb").is_file()

@@ -124,8 +124,14 @@ def codebook_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the shipped codebooks that the test may add to."""
     directory = tmp_path / "codebooks"
     shutil.copytree(DEFAULT_CODEBOOK_DIR, directory)
-    monkeypatch.setenv("BRUKARDATA_CODEBOOK_DIR", str(directory))
+    monkeypatch.setenv("BRUKARDATA_CODEBOOK_DIR", str(directory))  # for the command line
     return directory
+
+
+@pytest.fixture
+def installed(codebook_dir: Path) -> Catalogue:
+    """The catalogue a run reads with the codebooks of ``codebook_dir``."""
+    return Catalogue.load(codebook_dir=codebook_dir)
 
 
 OLD_SUPPLIER = """
@@ -148,8 +154,9 @@ gender:
 
 
 def test_adding_a_layout_is_adding_a_codebook_file(
-    codebook_dir: Path, catalogue: Catalogue
+    codebook_dir: Path, installed: Catalogue
 ) -> None:
+    catalogue = installed
     questions = ifo_questions(catalogue, 2017)
     text = "".join(
         ";".join(line) + "\n"
@@ -176,8 +183,9 @@ def test_adding_a_layout_is_adding_a_codebook_file(
 
 
 def test_a_header_two_codebooks_explain_is_refused_naming_both(
-    codebook_dir: Path, catalogue: Catalogue
+    codebook_dir: Path, installed: Catalogue
 ) -> None:
+    catalogue = installed
     copy = (codebook_dir / "canonical.yaml").read_text(encoding="utf-8")
     (codebook_dir / "kopia.yaml").write_text(
         copy.replace("name: canonical", "name: kopia"), "utf-8"
@@ -207,7 +215,7 @@ def test_a_broken_codebook_is_an_installation_error(
     assert change[0] in text
     path.write_text(text.replace(*change), encoding="utf-8")
     with pytest.raises(CodebookError, match=problem):
-        codebooks()
+        codebooks(codebook_dir)
 
 
 @pytest.mark.parametrize(
@@ -231,7 +239,7 @@ def test_a_codebook_that_is_not_yaml_is_one_line_naming_file_and_line(
     marker = tmp_path / "executed"
     (codebook_dir / "zz_bad.yaml").write_text(text.format(marker=marker), encoding="utf-8")
     with pytest.raises(CodebookError) as refused:
-        codebooks()
+        codebooks(codebook_dir)
     assert str(refused.value) == f"zz_bad.yaml: {problem}"
     assert not marker.exists()
 
