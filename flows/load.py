@@ -50,8 +50,8 @@ from tasks.parse import combine_parsed, parse_task, split_files
 from tasks.redact import masked_warehouse, redacted
 from tasks.replace import (
     LoadInput,
+    changed_distributed,
     changed_files,
-    changed_hand_outs,
     close_over_files,
     everything,
     fetched_files,
@@ -113,7 +113,7 @@ class SurveyYearOutcome:
             "rows read": str(self.total("rows_read")),
             "loaded": str(self.total("rows_loaded")),
             "quarantined": str(self.total("rows_quarantined")),
-            "hand-out counts": _hand_out_counts(self._of_kind("distributed")),
+            "hand-out counts": _distributed_rows(self._of_kind("distributed")),
             "suppressed cells": str(self.suppressed_cells),
             "status": self.status,
         }
@@ -129,7 +129,7 @@ class SurveyYearOutcome:
         return "failed"
 
 
-def _hand_out_counts(files: pd.DataFrame) -> str:
+def _distributed_rows(files: pd.DataFrame) -> str:
     """The rows of ``utdelade.csv`` read, "–" without one."""
     return str(int(files["rows_read"].sum())) if len(files) else "–"
 
@@ -318,7 +318,7 @@ def read_changed(
         [file_kommuner(validated.respondents, validated.quarantine), stored_pairs]
     ).drop_duplicates()
     seeds = set(pairs.loc[pairs["source_file"].isin(changed), "kommun_kod"])
-    seeds |= changed_hand_outs(stored["distributed"], validated.distributed)
+    seeds |= changed_distributed(stored["distributed"], validated.distributed)
     if rerun.force:
         seeds = forced
     elif rerun.kommuner is not None:

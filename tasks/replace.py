@@ -128,7 +128,7 @@ def changed_files(published: pd.DataFrame, fetched: pd.DataFrame) -> list[str]:
     return sorted(both.loc[differs | both["sha256"].isna(), "source_file"])
 
 
-def changed_hand_outs(published: pd.DataFrame, fetched: pd.DataFrame | None) -> set[str]:
+def changed_distributed(published: pd.DataFrame, fetched: pd.DataFrame | None) -> set[str]:
     """Kommuner whose questionnaires-handed-out counts differ from the published ones."""
     keys = ["kommun_kod", "verksamhet", "antal_utdelade"]
     new = pd.DataFrame(columns=keys) if fetched is None else fetched[keys]
