@@ -204,10 +204,10 @@ def _ends_with_blank_line(tail: bytes) -> bool:
 
 def _without_final_blank_row(frame: pd.DataFrame, ends_with_blank_line: bool) -> pd.DataFrame:
     """A file ending in a blank line yields one empty trailing row: it is not a data row."""
+    if not ends_with_blank_line or not len(frame):
+        return frame
     cells = frame.columns.drop(["source_file", "row_number"], errors="ignore")
-    if ends_with_blank_line and len(frame) and frame[cells].iloc[-1].eq("").all():
-        return frame.iloc[:-1]
-    return frame
+    return frame.iloc[:-1] if frame[cells].iloc[-1].eq("").all() else frame
 
 
 def _csv_options(delimiter: str, width: int) -> dict[str, Any]:
@@ -303,6 +303,8 @@ def _refuse_values_without_header(data: pd.DataFrame, unnamed: list[int], first_
     """A value in a column the header does not name (a workbook row longer than its header)
     cannot be placed: the file is refused naming the first such row (``first_row`` is that of
     ``data``'s first row) and column, counted from 1."""
+    if not unnamed:  # the common case, checked per file: no frame operation for nothing
+        return
     filled = data[unnamed].apply(lambda column: column.str.strip().ne("")).to_numpy()
     rows = np.flatnonzero(filled.any(axis=1)) if filled.size else np.empty(0, dtype=np.int64)
     if len(rows):
@@ -510,7 +512,8 @@ def _chunks(raw: RawFile, layout: CsvLayout, rows_per_chunk: int | None) -> Iter
                     raise ExportError(raw.source_file, str(err)) from err
                 if previous is not None:
                     yield previous
-                previous = data[layout.named].set_axis(layout.columns, axis=1)
+                named = data if not unnamed else data[layout.named]
+                previous = named.set_axis(layout.columns, axis=1)
                 previous.insert(0, "row_number", range(next_row, next_row + len(previous)))
                 previous.insert(0, "source_file", raw.source_file)
                 next_row += len(previous)
