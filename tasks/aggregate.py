@@ -39,7 +39,6 @@ GEOGRAPHY = ["kommun_kod", "lan_kod", "enhet_id"]
 CELL = ["level", "area_code", "kommun_kod", "lan_kod", "verksamhet", "gender"]
 CELL_KEY = ["level", "area_code", "verksamhet", "gender"]
 QUESTION_KEY = [*CELL_KEY, "question_id"]
-OPTION_KEY = [*QUESTION_KEY, "answer_code"]
 RANKED = {"level": LEVELS, "gender": (*GENDERS, UNKNOWN_GENDER)}  # sorted in this order
 Texts = TypeVar("Texts", pd.Series, pd.Index)
 
@@ -326,9 +325,13 @@ def _question_figures(
     every option of the question's scale, unchosen ones with n = 0, so every share is present.
     The distribution's ``cell`` column is the row number of its cell in the results.
     """
-    results = _in_order(counts[[*CELL, "question_id"]].drop_duplicates(QUESTION_KEY), QUESTION_KEY)
+    # cells numbered in their order (see _in_order), so options join on two integers, not keys
+    counted = counts.assign(cell=counts.groupby(QUESTION_KEY, observed=True).ngroup())
+    first = np.unique(counted["cell"].to_numpy(), return_index=True)[1]
+    results = counts[[*CELL, "question_id"]].take(first).reset_index(drop=True)
     options = results.reset_index(names="cell").merge(roles, on="question_id")
-    distribution = options.merge(counts[[*OPTION_KEY, "n"]], on=OPTION_KEY, how="left")
+    given = counted[["cell", "answer_code", "n"]]
+    distribution = options.merge(given, on=["cell", "answer_code"], how="left")
     order = np.lexsort((distribution["answer_code"], distribution["cell"]))
     distribution = distribution.take(order).reset_index(drop=True)
     distribution["n"] = distribution["n"].fillna(0).astype("int64")
