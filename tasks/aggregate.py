@@ -3,13 +3,16 @@
 Answers are counted once, at the finest grain (kommun, enhet, enkät, gender, question, answer);
 every published figure is a sum of those counts, so genders, composite groups, län and riket
 are roll-ups of small count tables rather than passes over the respondents. Suppression is
-decided on the true counts of all cells together, and only then are figures blanked.
+decided on the true counts of all cells together, and only then are figures blanked. Key
+columns are categoricals while the figures are worked out (see ``_Codes``) and text again
+once they are published.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -36,8 +39,8 @@ GEOGRAPHY = ["kommun_kod", "lan_kod", "enhet_id"]
 CELL = ["level", "area_code", "kommun_kod", "lan_kod", "verksamhet", "gender"]
 CELL_KEY = ["level", "area_code", "verksamhet", "gender"]
 QUESTION_KEY = [*CELL_KEY, "question_id"]
-OPTION_KEY = [*QUESTION_KEY, "answer_code"]
-SORT_RANK = {"level": LEVELS, "gender": (*GENDERS, UNKNOWN_GENDER)}
+RANKED = {"level": LEVELS, "gender": (*GENDERS, UNKNOWN_GENDER)}  # sorted in this order
+Texts = TypeVar("Texts", pd.Series, pd.Index)
 
 
 @dataclass(frozen=True)
@@ -69,12 +72,15 @@ def aggregate(
     enkater = catalogue.enkater(survey, year)
     _require_enkater(respondents["verksamhet"], enkater, "respondents")
     composites = _with_remainder_groups(catalogue.composites(survey, year))
-    rollup = _RollUp(composites, with_enhet=survey in catalogue.surveys_with_units)
-    hierarchies = _Hierarchies(composites)
     stratum, strata = _strata(respondents)
+    codes = _Codes.of(strata, enkater, composites, catalogue, answers["question_id"])
+    strata = codes.encode(strata)
+    rollup = _RollUp(composites, with_enhet=survey in catalogue.surveys_with_units, codes=codes)
+    hierarchies = _Hierarchies(composites)
+    roles = codes.encode(catalogue.roles)
 
-    counts = rollup.apply(_answer_counts(answers, respondents, stratum, strata, catalogue), ["n"])
-    results, distribution = _question_figures(counts, catalogue, confidence)
+    counts = rollup.apply(_answer_counts(answers, respondents, stratum, strata, roles), ["n"])
+    results, distribution = _question_figures(counts, roles, confidence)
     results["suppression_reason"] = suppress(
         results,
         results[["n_valid", "n_answered"]],
@@ -135,12 +141,80 @@ def _strata(respondents: pd.DataFrame) -> tuple[npt.NDArray[np.intp], pd.DataFra
     return pd.MultiIndex.from_frame(strata).get_indexer(places), strata
 
 
+@dataclass(frozen=True)
+class _Codes:
+    """One categorical dtype per key column, shared by every frame of one aggregation.
+
+    Roll-ups, joins and sorts then work on small integer codes rather than Arrow text; frames
+    concatenate without losing the dtype; and as the categories are in order (levels and
+    genders by rank, the rest as text), sorting by code sorts as the text would.
+    """
+
+    dtypes: Mapping[str, pd.CategoricalDtype]
+
+    @classmethod
+    def of(
+        cls,
+        strata: pd.DataFrame,
+        enkater: Sequence[str],
+        composites: Mapping[str, Sequence[str]],
+        catalogue: Catalogue,
+        question_ids: pd.Series,
+    ) -> _Codes:
+        """Every value a key column can take: those of ``strata`` (as text) and the catalogue's,
+        the year's enkäter and groups, and every area a cell can have."""
+        kommuner = pd.Index(sorted({*catalogue.lan_of, *strata["kommun_kod"]}), dtype="str")
+        lan = {*catalogue.lan_of.values(), *strata["lan_kod"]}
+        units = _unit_area(strata["kommun_kod"], strata["enhet_id"])
+        members = {member for group in composites.values() for member in group}
+        texts = {
+            "area_code": {*kommuner, *lan, RIKET_CODE, *units, *_unit_area(kommuner, NO_UNIT)},
+            "kommun_kod": set(kommuner),
+            "lan_kod": lan,
+            "enhet_id": {*strata["enhet_id"], NO_UNIT},
+            "verksamhet": {*enkater, *composites, *members},
+            "question_id": {*catalogue.roles["question_id"], *question_ids.unique()},
+        }
+        orders = {column: sorted(values) for column, values in texts.items()}
+        orders |= {column: list(order) for column, order in RANKED.items()}
+        return cls(
+            {column: pd.CategoricalDtype(order, ordered=True) for column, order in orders.items()}
+        )
+
+    def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with its key columns in their categorical dtype."""
+        return frame.astype({c: dtype for c, dtype in self.dtypes.items() if c in frame.columns})
+
+    def columns(self, frame: pd.DataFrame, **values: pd.Series | str | None) -> dict[str, Any]:
+        """Key columns for ``frame``: a Series recoded, a value (None: no value) repeated."""
+
+        def column(name: str, value: pd.Series | str | None) -> pd.Series:
+            dtype = self.dtypes[name]
+            if isinstance(value, pd.Series):
+                return value.astype(dtype)
+            code = -1 if value is None else dtype.categories.get_loc(value)
+            repeated = pd.Categorical.from_codes(np.full(len(frame), code), dtype=dtype)
+            return pd.Series(repeated, index=frame.index)
+
+        return {name: column(name, value) for name, value in values.items()}
+
+    def unit_areas(self, frame: pd.DataFrame) -> pd.Series:
+        """Each row's unit area code, spelt out once per distinct (kommun, unit) pair."""
+        kommun, enhet = frame["kommun_kod"].cat, frame["enhet_id"].cat
+        width = len(enhet.categories)
+        which, pairs = pd.factorize(kommun.codes.to_numpy(np.int64) * width + enhet.codes)
+        text = _unit_area(kommun.categories[pairs // width], enhet.categories[pairs % width])
+        area = self.dtypes["area_code"]
+        codes = area.categories.get_indexer(text)[which]
+        return pd.Series(pd.Categorical.from_codes(codes, dtype=area), index=frame.index)
+
+
 def _answer_counts(
     answers: pd.DataFrame,
     respondents: pd.DataFrame,
     stratum: npt.NDArray[np.intp],
     strata: pd.DataFrame,
-    catalogue: Catalogue,
+    roles: pd.DataFrame,
 ) -> pd.DataFrame:
     """Answers counted per stratum, question and answer code: the one pass over the answers."""
     position = pd.Index(respondents["respondent_id"]).get_indexer(answers["respondent_id"])
@@ -151,16 +225,15 @@ def _answer_counts(
         pd.DataFrame(
             {
                 "stratum": stratum[position],
-                "question_id": answers["question_id"].array,
+                "question_id": answers["question_id"].astype(roles["question_id"].dtype),
                 "answer_code": answers["answer_code"].array,
             }
         )
         .groupby(["stratum", "question_id", "answer_code"], sort=False, observed=True)
         .size()
         .reset_index(name="n")
-        .astype({"question_id": "str"})  # categorical in the answers, text in every figure
     )
-    options = pd.MultiIndex.from_frame(catalogue.roles[["question_id", "answer_code"]])
+    options = pd.MultiIndex.from_frame(roles[["question_id", "answer_code"]])
     given = pd.MultiIndex.from_frame(counts[["question_id", "answer_code"]])
     outside = counts.loc[~given.isin(options), ["question_id", "answer_code"]]
     if len(outside):
@@ -180,13 +253,20 @@ class _RollUp:
 
     composites: Mapping[str, Sequence[str]]
     with_enhet: bool
+    codes: _Codes
 
     def apply(
         self, frame: pd.DataFrame, values: list[str], *, with_total: bool = True
     ) -> pd.DataFrame:
         if with_total:
-            frame = _by_gender(frame, values)
+            frame = self._by_gender(frame, values)
         return self._by_level(self._by_verksamhet(frame, values), values)
+
+    def _by_gender(self, frame: pd.DataFrame, values: list[str]) -> pd.DataFrame:
+        """Gender T pools everyone (unknown gender included); K, M and X (unknown) stand alone."""
+        everyone = _sum(frame, _keys(frame, [*values, "gender"]), values)
+        everyone = everyone.assign(**self.codes.columns(everyone, gender="T"))
+        return pd.concat([everyone, frame[everyone.columns]], ignore_index=True)
 
     def _by_verksamhet(self, frame: pd.DataFrame, values: list[str]) -> pd.DataFrame:
         """Each enkät as it is, plus each composite group as the sum of its member enkäter.
@@ -196,8 +276,7 @@ class _RollUp:
         membership = pd.DataFrame(
             [(member, group) for group, members in self.composites.items() for member in members],
             columns=["verksamhet", "group"],
-            dtype="str",
-        )
+        ).astype(self.codes.dtypes["verksamhet"])
         in_groups = (
             frame.merge(membership, on="verksamhet")
             .drop(columns="verksamhet")
@@ -213,28 +292,20 @@ class _RollUp:
         kommun = _sum(frame, ["kommun_kod", "lan_kod", *keys], values)
         lan = _sum(kommun, ["lan_kod", *keys], values)
         riket = _sum(lan, keys, values)
+        columns = self.codes.columns
         levels = [
-            kommun.assign(level="kommun", area_code=kommun["kommun_kod"]),
-            lan.assign(level="lan", area_code=lan["lan_kod"], kommun_kod=_no_text(lan)),
+            kommun.assign(**columns(kommun, level="kommun", area_code=kommun["kommun_kod"])),
+            lan.assign(**columns(lan, level="lan", area_code=lan["lan_kod"], kommun_kod=None)),
             riket.assign(
-                level="riket",
-                area_code=RIKET_CODE,
-                kommun_kod=_no_text(riket),
-                lan_kod=_no_text(riket),
+                **columns(riket, level="riket", area_code=RIKET_CODE, kommun_kod=None, lan_kod=None)
             ),
         ]
         if self.with_enhet:
             enhet = _sum(frame, ["kommun_kod", "lan_kod", "enhet_id", *keys], values)
-            area = _unit_area(enhet, enhet["enhet_id"])
-            levels.insert(0, enhet.assign(level="enhet", area_code=area))
-        columns = [*CELL, *(key for key in keys if key not in CELL), *values]
-        return pd.concat([level[columns] for level in levels], ignore_index=True)
-
-
-def _by_gender(frame: pd.DataFrame, values: list[str]) -> pd.DataFrame:
-    """Gender T pools everyone (unknown gender included); K, M and X (unknown) stand alone."""
-    everyone = _sum(frame, _keys(frame, [*values, "gender"]), values).assign(gender="T")
-    return pd.concat([everyone, frame[everyone.columns]], ignore_index=True)
+            area = self.codes.unit_areas(enhet)
+            levels.insert(0, enhet.assign(**columns(enhet, level="enhet"), area_code=area))
+        order = [*CELL, *(key for key in keys if key not in CELL), *values]
+        return pd.concat([level[order] for level in levels], ignore_index=True)
 
 
 def _keys(frame: pd.DataFrame, not_keys: list[str]) -> list[str]:
@@ -242,16 +313,11 @@ def _keys(frame: pd.DataFrame, not_keys: list[str]) -> list[str]:
 
 
 def _sum(frame: pd.DataFrame, by: list[str], values: list[str]) -> pd.DataFrame:
-    return frame.groupby(by, sort=False, dropna=False)[values].sum().reset_index()
-
-
-def _no_text(frame: pd.DataFrame) -> pd.Series:
-    """A text column with no value, for area codes a level does not have."""
-    return pd.Series(pd.NA, index=frame.index, dtype="str")
+    return frame.groupby(by, sort=False, dropna=False, observed=True)[values].sum().reset_index()
 
 
 def _question_figures(
-    counts: pd.DataFrame, catalogue: Catalogue, confidence: float
+    counts: pd.DataFrame, roles: pd.DataFrame, confidence: float
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each cell's share of positive answers, and every answer option's count in every cell.
 
@@ -259,9 +325,13 @@ def _question_figures(
     every option of the question's scale, unchosen ones with n = 0, so every share is present.
     The distribution's ``cell`` column is the row number of its cell in the results.
     """
-    results = _in_order(counts[[*CELL, "question_id"]].drop_duplicates(QUESTION_KEY), QUESTION_KEY)
-    options = results.reset_index(names="cell").merge(catalogue.roles, on="question_id")
-    distribution = options.merge(counts[[*OPTION_KEY, "n"]], on=OPTION_KEY, how="left")
+    # cells numbered in their order (see _in_order), so options join on two integers, not keys
+    counted = counts.assign(cell=counts.groupby(QUESTION_KEY, observed=True).ngroup())
+    first = np.unique(counted["cell"].to_numpy(), return_index=True)[1]
+    results = counts[[*CELL, "question_id"]].take(first).reset_index(drop=True)
+    options = results.reset_index(names="cell").merge(roles, on="question_id")
+    given = counted[["cell", "answer_code", "n"]]
+    distribution = options.merge(given, on=["cell", "answer_code"], how="left")
     order = np.lexsort((distribution["answer_code"], distribution["cell"]))
     distribution = distribution.take(order).reset_index(drop=True)
     distribution["n"] = distribution["n"].fillna(0).astype("int64")
@@ -301,7 +371,7 @@ def _with_distributed(
     figures = ["n_distributed", "n_covered"]
     if distributed is None:
         rolled = pd.DataFrame(
-            {key: pd.Series(dtype="str") for key in CELL_KEY}
+            {key: pd.Series(dtype=rollup.codes.dtypes[key]) for key in CELL_KEY}
             | {figure: pd.Series(dtype="int64") for figure in figures}
         )
     else:
@@ -311,10 +381,14 @@ def _with_distributed(
         if parts["lan_kod"].isna().any():
             unknown = sorted(parts.loc[parts["lan_kod"].isna(), "kommun_kod"].unique())
             raise ValueError(f"distributed: kommun_kod not in the catalogue: {unknown}")
-        returned = respondent_strata.groupby(["kommun_kod", "verksamhet"])["n_respondents"].sum()
+        parts = rollup.codes.encode(parts)
+        returned = respondent_strata.groupby(["kommun_kod", "verksamhet"], observed=True)[
+            "n_respondents"
+        ].sum()
         covered = parts.join(returned.rename("n_covered"), on=["kommun_kod", "verksamhet"])
         parts["n_covered"] = covered["n_covered"].fillna(0).astype("int64")
-        parts = parts.assign(enhet_id="", gender="T")  # counted per kommun: no unit of their own
+        # counted per kommun: no unit of their own
+        parts = parts.assign(**rollup.codes.columns(parts, enhet_id=NO_UNIT, gender="T"))
         rolled = rollup.apply(
             parts[[*GEOGRAPHY, "verksamhet", "gender", *figures]], figures, with_total=False
         )
@@ -327,16 +401,12 @@ def _with_distributed(
 
 
 def _in_order(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Rows in a fixed order (levels and genders in their natural order), numbered from 0.
+    """Rows in a fixed order (levels and genders by rank, the rest as text: the order of their
+    categories), numbered from 0.
 
     Suppression breaks ties by row order, so the order must depend on the data alone.
     """
-
-    def rank(column: pd.Series) -> pd.Series:
-        order = SORT_RANK.get(str(column.name))
-        return column.map({value: i for i, value in enumerate(order)}) if order else column
-
-    return frame.sort_values(by, key=rank, ignore_index=True)
+    return frame.sort_values(by, ignore_index=True)
 
 
 @dataclass(frozen=True)
@@ -408,27 +478,37 @@ def _with_remainder_groups(composites: Mapping[str, Sequence[str]]) -> dict[str,
 def _unpublished(cells: pd.DataFrame) -> pd.Series:
     """Cells that take part in suppression but are never published: unknown gender, no unit,
     the rest of a group beside a group within it."""
-    no_unit = (cells["level"] == "enhet") & (cells["area_code"] == _unit_area(cells, NO_UNIT))
+    # a unit's area is its kommun's code, "-" and its id: the kommun code and "-" is no unit
+    no_units = _unit_area(cells["kommun_kod"].cat.categories, NO_UNIT)
+    no_unit = (cells["level"] == "enhet") & cells["area_code"].isin(no_units)
     remainder = cells["verksamhet"].str.contains(REMAINDER_MARK, regex=False)
     return (cells["gender"] == UNKNOWN_GENDER) | no_unit | remainder
 
 
-def _unit_area(cells: pd.DataFrame, enhet_id: pd.Series | str) -> pd.Series:
+def _unit_area(kommun_kod: Texts, enhet_id: Texts | str) -> Texts:
     """A unit's area code: its kommun and its id within the kommun."""
-    return cells["kommun_kod"] + "-" + enhet_id
+    return kommun_kod + "-" + enhet_id
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """A categorical column as text, taken from its categories (``astype`` goes through Python
+    objects, row by row)."""
+    text = column.cat.categories.array.take(column.cat.codes.to_numpy(), allow_fill=True)
+    return pd.Series(text, index=column.index, name=column.name)
 
 
 def _publish(
     frame: pd.DataFrame, model: type[pa.DataFrameModel], figures: list[str]
 ) -> pd.DataFrame:
-    """Drop the cells never published, blank the figures of suppressed ones, keep the model's
-    columns in order, validate."""
+    """Drop the cells never published, blank the figures of suppressed ones, keys as text, keep
+    the model's columns in order, validate."""
     schema = model.to_schema()
     frame = frame[~_unpublished(frame)].reset_index(drop=True)
+    keys = {str(key): _as_text(frame[key]) for key in frame.select_dtypes("category")}
     frame["suppressed"] = frame["suppression_reason"].notna()
     hidden = frame["suppressed"].to_numpy()
     blanked = {
         figure: frame[figure].astype(schema.columns[figure].dtype.type).mask(hidden)
         for figure in figures
     }
-    return schema.validate(frame.assign(**blanked)[list(schema.columns)])
+    return schema.validate(frame.assign(**keys, **blanked)[list(schema.columns)])

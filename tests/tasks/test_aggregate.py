@@ -13,7 +13,14 @@ from prefect import State, flow
 from prefect.client.orchestration import get_client
 
 from schemas.catalogue import Catalogue
-from schemas.frames import AnswerDistribution, Respondents, ResponseCounts, Results
+from schemas.frames import (
+    GENDERS,
+    LEVELS,
+    AnswerDistribution,
+    Respondents,
+    ResponseCounts,
+    Results,
+)
 from tasks.aggregate import Aggregates, aggregate, aggregate_task
 from tests.tasks.conftest import (
     CELL_KEY,
@@ -218,6 +225,29 @@ def test_every_cell_matches_an_independent_count(catalogue: Catalogue, survey: s
     assert (compared["n_respondents"] == compared["n_respondents_true"]).all()
     riket = one(got.response_counts, level="riket", area_code="0000", verksamhet="ALL", gender="T")
     assert riket["n_respondents"] == len(respondents)  # every respondent once in ALL
+
+
+@pytest.mark.parametrize("survey", ["ifo", "fh"])
+def test_cells_come_in_order_of_rank_then_text(catalogue: Catalogue, survey: str) -> None:
+    """Suppression breaks ties by row order, so the order of the cells is part of the figures:
+    levels and genders by rank, every other key as text."""
+    people = random_people(catalogue, survey, ["0305", "0114", "0380", "0115"], size=300, seed=3)
+    respondents, answers = survey_frames(people, catalogue)
+    got = aggregate(
+        respondents, answers, None, survey=survey, year=YEAR, catalogue=catalogue, threshold=0
+    )
+    rank = {"level": LEVELS, "gender": GENDERS}
+    for frame, key in [
+        (got.results, QUESTION_KEY),
+        (got.distribution, [*QUESTION_KEY, "answer_code"]),
+        (got.response_counts, CELL_KEY),
+    ]:
+        rows = [
+            tuple(rank[column].index(value) if column in rank else value for column, value in row)
+            for row in (zip(key, values, strict=True) for values in frame[key].to_numpy())
+        ]
+        assert rows == sorted(rows)
+        assert len(set(rows)) == len(rows)
 
 
 def test_response_rate_uses_only_parts_with_a_count(catalogue: Catalogue) -> None:
