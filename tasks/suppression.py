@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,38 @@ class _Families:
     @property
     def parts(self) -> npt.NDArray[np.bool_]:
         return ~self.is_parent
+
+    @cached_property
+    def by_family(self) -> _Grouped:
+        return _Grouped.of(self.family, len(self.parent_of))
+
+    @cached_property
+    def by_member(self) -> _Grouped:
+        return _Grouped.of(self.member, int(self.member.max(initial=-1)) + 1)
+
+
+@dataclass(frozen=True)
+class _Grouped:
+    """The edges grouped by one of their ends, so that the edges of a few families (or cells)
+    are found without a pass over every edge: the rules' passes touch few families each."""
+
+    order: npt.NDArray[np.intp]
+    starts: npt.NDArray[np.intp]
+
+    @classmethod
+    def of(cls, end: npt.NDArray[np.intp], n: int) -> _Grouped:
+        order = np.argsort(end, kind="stable")
+        starts = np.searchsorted(end[order], np.arange(n + 1))
+        return cls(order, starts)
+
+    def edges(self, ends: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+        """The edges of ``ends`` (families or cells), in their order."""
+        ends = ends[ends < len(self.starts) - 1]
+        low, high = self.starts[ends], self.starts[ends + 1]
+        lengths = high - low
+        offsets = np.repeat(low - np.cumsum(lengths) + lengths, lengths)
+        edges: npt.NDArray[np.intp] = self.order[offsets + np.arange(lengths.sum())]
+        return edges
 
 
 def suppress(
@@ -222,7 +255,10 @@ def _narrowed(
     edges = families.parts & expands[families.family]
     if not edges.any():
         return narrowed
-    family, which = np.unique(families.family[edges], return_inverse=True)
+    # the expanding families numbered densely in their order (np.unique's, without a sort)
+    present = np.bincount(families.family[edges], minlength=len(families.parent_of)) > 0
+    family = np.flatnonzero(present)
+    which = (np.cumsum(present) - 1)[families.family[edges]]
     member = families.member[edges]
     adds_up = families.adds_up[family]
     # families grouped by their parent, so each parent's least expansion is one reduction
@@ -252,20 +288,21 @@ def _hide_complements(
     of the second, which has to narrow every hidden cell first.
     """
     while True:
-        while _hide_one_more(_lone(hidden, families), hidden, sizes, free, families):
-            pass
+        hidden_members = _hidden_members(hidden, families)
+        while len(newly := _hide_one_more(hidden_members == 1, hidden, sizes, free, families)):
+            counted = families.family[families.by_member.edges(newly)]
+            hidden_members += np.bincount(counted, minlength=len(hidden_members))
         small = _small_remainder(hidden, sizes, families, threshold)
-        if not _hide_one_more(small, hidden, sizes, free, families, parts_first=True):
+        if not len(_hide_one_more(small, hidden, sizes, free, families, parts_first=True)):
             return
 
 
-def _lone(hidden: npt.NDArray[np.bool_], families: _Families) -> npt.NDArray[np.bool_]:
-    """Families with exactly one hidden member."""
+def _hidden_members(hidden: npt.NDArray[np.bool_], families: _Families) -> npt.NDArray[np.int64]:
+    """How many members of each family are hidden (a family with one is a lone family)."""
     member_hidden = hidden[families.member]
     n_families = len(families.parent_of)
-    hidden_members = np.bincount(families.family, weights=member_hidden, minlength=n_families)
-    lone: npt.NDArray[np.bool_] = hidden_members == 1
-    return lone
+    counts = np.bincount(families.family, weights=member_hidden, minlength=n_families)
+    return counts.astype(np.int64)
 
 
 def _small_remainder(
@@ -293,28 +330,26 @@ def _hide_one_more(
     families: _Families,
     *,
     parts_first: bool = False,
-) -> bool:
-    """In every family that ``breaks`` a rule, hide one more member; whether any was hidden.
+) -> npt.NDArray[np.intp]:
+    """In every family that ``breaks`` a rule, hide one more member; the cells hidden.
 
     With ``parts_first`` the parent is chosen only where no part is left to hide. A family
     whose parent is being hidden in the same pass waits for the next pass, where the hidden
     parent may already be what it needs (fewer cells hidden than if every family acted at once).
     """
-    candidate = breaks[families.family] & ~hidden[families.member]
+    edges = families.by_family.edges(np.flatnonzero(breaks))
+    edges = edges[~hidden[families.member[edges]]]
+    is_parent = families.is_parent[edges]
     if parts_first:
-        has_part = np.bincount(families.family[candidate & families.parts], minlength=len(breaks))
-        candidate &= ~(families.is_parent & (has_part[families.family] > 0))
-    if not candidate.any():
-        return False
-    family = families.family[candidate]
-    member = families.member[candidate]
+        has_part = np.bincount(families.family[edges[~is_parent]], minlength=len(breaks))
+        edges = edges[~(is_parent & (has_part[families.family[edges]] > 0))]
+    family, member = families.family[edges], families.member[edges]
     # np.lexsort sorts by the last key first: per family, unpublished cells, then the
     # smallest, parts before the parent, then row order.
-    order = np.lexsort(
-        (member, families.is_parent[candidate], sizes[member, 0], ~free[member], family)
-    )
+    order = np.lexsort((member, families.is_parent[edges], sizes[member, 0], ~free[member], family))
     _, first = np.unique(family[order], return_index=True)
     chosen, chosen_for = member[order][first], family[order][first]
     waits = np.isin(families.parent_of[chosen_for], chosen)
-    hidden[chosen if waits.all() else chosen[~waits]] = True
-    return True
+    newly = np.unique(chosen if waits.all() else chosen[~waits])
+    hidden[newly] = True
+    return newly
