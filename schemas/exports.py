@@ -127,14 +127,23 @@ def respondent_schema(
 def questionnaire_schema(
     survey: str, verksamhet: str, year: int, catalogue: Catalogue, question_columns: list[str]
 ) -> pa.DataFrameSchema:
-    """Answers to one enkät in one year: asked questions on their scale, all others empty."""
+    """Answers to one enkät in one year: asked questions on their scale, all others empty.
+
+    No dtype is checked: validation writes every answer cell itself, as text, so a dtype check
+    finds nothing and costs pandera a pass over each column for each enkät.
+    """
     asked = set(catalogue.questions_asked(survey, verksamhet, year))
+    # every scale's codes in one pass, not a search of the scales per question
+    codes_of = {
+        scale_id: [str(c) for c in codes]
+        for scale_id, codes in catalogue.answer_scales.groupby("scale_id", sort=False)["code"]
+    }
     columns: dict[str, pa.Column] = {}
     for question in question_columns:
         if question in asked:
-            codes = [str(c) for c in catalogue.scale(catalogue.scale_of[question])["code"]]
+            codes = codes_of.get(catalogue.scale_of[question], [])
             check = pa.Check.isin(["", *codes], error=OUTSIDE_SCALE)
         else:
             check = pa.Check.isin([""], error=NOT_ASKED)
-        columns[question] = pa.Column(str, check)
+        columns[question] = pa.Column(None, check)
     return pa.DataFrameSchema(columns, name=f"{survey} {verksamhet} {year}")

@@ -11,7 +11,6 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -81,17 +80,56 @@ def refused_files(files: pd.DataFrame) -> list[str]:
     return [f"{name}: {error}" for name, error in pairs]
 
 
-def _by_distinct(cells: pd.Series, interpret: Callable[[str], str]) -> pd.Series:
-    """``interpret`` applied once to each distinct cell, spread back over the rows: a column
-    of a million answers holds a handful of spellings, and a file of a few hundred rows is
-    read without a pandas string operation per column."""
-    positions, distinct = pd.factorize(cells)
-    return _spread([interpret(str(text)) for text in distinct], positions, cells.index)
+@dataclass(frozen=True)
+class _Origins:
+    """Where the rows of a frame joining one or more files come from: the codebook that read
+    each file, each row's file, and the files that have an ``enhet_id`` column."""
+
+    books: list[Codebook]  # by file
+    file_of_row: npt.NDArray[np.intp]
+    with_units: npt.NDArray[np.bool_]  # by file
+
+    @classmethod
+    def of(cls, frames: list[pd.DataFrame], books: list[Codebook]) -> _Origins:
+        return cls(
+            books=books,
+            file_of_row=np.repeat(np.arange(len(frames)), [len(f) for f in frames]),
+            with_units=np.array(["enhet_id" in f.columns for f in frames], dtype=bool),
+        )
+
+    def distinct(
+        self, cells: pd.Series
+    ) -> tuple[npt.NDArray[np.intp], list[tuple[Codebook, str] | None]]:
+        """Each row's position among the distinct (codebook, cell) pairs of ``cells``, and
+        those pairs (None: a missing cell): a column of a batch of files holds a handful of
+        spellings per codebook, so each is interpreted once."""
+        positions, distinct = pd.factorize(cells)
+        first_file: dict[int, int] = {}  # a codebook → the first file it read
+        book = np.array([first_file.setdefault(id(b), n) for n, b in enumerate(self.books)])
+        width = len(distinct)
+        rows, pairs = pd.factorize(
+            np.where(positions < 0, -1, book[self.file_of_row] * width + positions)
+        )
+        return rows, [
+            None if p < 0 else (self.books[p // width], str(distinct[p % width])) for p in pairs
+        ]
 
 
-def _spread(values: list[str], positions: npt.NDArray[np.intp], index: pd.Index) -> pd.Series:
-    """Text ``values`` taken at ``positions`` (-1: missing), as a column with ``index``."""
-    taken = pd.array(values, dtype="str").take(positions, allow_fill=True)
+def _by_distinct(
+    cells: pd.Series, origins: _Origins, interpret: Callable[[Codebook, str], str]
+) -> pd.Series:
+    """``interpret`` applied once to each distinct (codebook, cell), spread back over the rows:
+    a column of a million answers holds a handful of spellings, and a batch of files is read
+    without a pandas string operation per column and file."""
+    rows, pairs = origins.distinct(cells)
+    return _spread([None if p is None else interpret(*p) for p in pairs], rows, cells.index)
+
+
+def _spread(
+    values: list[str | None], positions: npt.NDArray[np.intp], index: pd.Index
+) -> pd.Series:
+    """Text ``values`` (None: missing) taken at ``positions``, as a column with ``index``."""
+    taken = pd.array(values, dtype="str").take(positions)
     return pd.Series(taken, index=index)
 
 
@@ -118,39 +156,58 @@ def normalise_frame(
     parsed_frame: pd.DataFrame, book: Codebook, survey: str, catalogue: Catalogue
 ) -> tuple[pd.DataFrame, int]:
     """Cells of a frame read by ``book`` (a file, or one chunk of a large file) as canonical
-    text codes, and how many kommun codes had their leading zero restored.
+    text codes, and how many kommun codes had their leading zero restored."""
+    frame, padded = _normalised(
+        parsed_frame, _Origins.of([parsed_frame], [book]), survey, catalogue
+    )
+    return frame, int(padded.sum())
 
-    The codebook that read the file says which names and labels stand for which code. Anything
+
+def _normalised(
+    parsed_frame: pd.DataFrame, origins: _Origins, survey: str, catalogue: Catalogue
+) -> tuple[pd.DataFrame, npt.NDArray[np.bool_]]:
+    """Cells of a frame joining files as canonical text codes, and which rows had their
+    kommun code's leading zero restored.
+
+    The codebook that read a file says which names and labels stand for which code. Anything
     that cannot be interpreted keeps its original text (stripped), so validation reports it.
     """
-    kommun_lookup = book.value_lookup("kommun_kod", survey, catalogue)
-    verksamhet_lookup = book.value_lookup("verksamhet", survey, catalogue)
 
-    def kommun(text: str) -> str:
+    def kommun(book: Codebook, text: str) -> str:
         number = _as_number(text)
-        return _coded("0" + number if _unpadded(text) else number, kommun_lookup)
+        lookup = book.value_lookup("kommun_kod", survey, catalogue)
+        return _coded("0" + number if _unpadded(text) else number, lookup)
+
+    def verksamhet(book: Codebook, text: str) -> str:
+        return _coded(text, book.value_lookup("verksamhet", survey, catalogue)).upper()
+
+    def answer(question: str) -> Callable[[Codebook, str], str]:
+        return lambda book, text: _coded(
+            text, book.answer_lookup(question, catalogue), whole_numbers=True
+        )
 
     frame = parsed_frame.copy(deep=False)
     coded = {"kommun_kod", "verksamhet", "kon", *catalogue.scale_of}
     for column in frame.columns.drop(["row_number", "source_file"]):
         if column not in coded:
             frame[column] = frame[column].str.strip()
-    positions, distinct = pd.factorize(frame["kommun_kod"])
-    frame["kommun_kod"] = _spread([kommun(str(c)) for c in distinct], positions, frame.index)
-    unpadded = np.array([_unpadded(str(c)) for c in distinct] + [False], dtype=bool)
-    padded = int(unpadded[positions].sum())  # position -1 (a missing cell) reads the False
-    frame["verksamhet"] = _by_distinct(
-        frame["verksamhet"], lambda text: _coded(text, verksamhet_lookup).upper()
+    rows, pairs = origins.distinct(frame["kommun_kod"])
+    frame["kommun_kod"] = _spread(
+        [None if p is None else kommun(*p) for p in pairs], rows, frame.index
     )
-    frame["kon"] = _by_distinct(frame["kon"], partial(_coded, lookup=book.gender_lookup))
-    if "enhet_id" not in frame.columns:
-        frame["enhet_id"] = ""
+    unpadded = np.array([p is not None and _unpadded(p[1]) for p in pairs], dtype=bool)
+    frame["verksamhet"] = _by_distinct(frame["verksamhet"], origins, verksamhet)
+    frame["kon"] = _by_distinct(
+        frame["kon"], origins, lambda book, text: _coded(text, book.gender_lookup)
+    )
+    # a file without the column names no unit, also where a batch joins it with one that has it
+    units = frame["enhet_id"] if "enhet_id" in frame.columns else ""
+    frame["enhet_id"] = pd.Series(units, index=frame.index, dtype="str").where(
+        origins.with_units[origins.file_of_row], ""
+    )
     for question in [c for c in frame.columns if c in catalogue.scale_of]:
-        lookup = book.answer_lookup(question, catalogue)
-        frame[question] = _by_distinct(
-            frame[question], partial(_coded, lookup=lookup, whole_numbers=True)
-        )
-    return frame, padded
+        frame[question] = _by_distinct(frame[question], origins, answer(question))
+    return frame, unpadded[rows]
 
 
 def _missing_questions(
@@ -192,8 +249,8 @@ class _Accepted:
 def _accept(
     export: ParsedExport, survey: str, year: int, catalogue: Catalogue
 ) -> tuple[_Accepted, list[npt.NDArray[np.uint64]]]:
-    """First reading of an export: normalised, the file-level rules checked, and the
-    ``given_svar_keys`` of its rows returned beside it. Raises ExportError."""
+    """First reading of a large export, chunk by chunk: normalised, the file-level rules
+    checked, and the ``given_svar_keys`` of its rows returned beside it. Raises ExportError."""
     rows = padded = 0
     verksamheter: set[str] = set()
     keys: list[npt.NDArray[np.uint64]] = []
@@ -207,14 +264,74 @@ def _accept(
     missing = _missing_questions(verksamheter, frame.columns, survey, year, catalogue)
     if missing:
         raise ExportError(export.raw.source_file, missing, rows_read=rows)
-    accepted = _Accepted(
-        export=export,
-        rows=rows,
-        padded=padded,
-        questions=frozenset(c for c in frame.columns if c in catalogue.scale_of),
-        normalised=frame if export.frame is not None else None,
-    )
-    return accepted, keys
+    questions = frozenset(c for c in frame.columns if c in catalogue.scale_of)
+    return _Accepted(export, rows, padded, questions, normalised=None), keys
+
+
+def _accept_together(
+    exports: list[ParsedExport], survey: str, year: int, catalogue: Catalogue
+) -> tuple[list[_Accepted | ExportError], list[npt.NDArray[np.uint64]]]:
+    """First reading of exports held in memory, as one frame: pandas' fixed cost per
+    operation is paid once, not once per file. Each export's outcome, in order (accepted with
+    its normalised rows, or refused), and the ``given_svar_keys`` of the accepted rows."""
+    frames = [export.frame for export in exports if export.frame is not None]
+    origins = _Origins.of(frames, [export.codebook for export in exports])
+    frame, unpadded = _normalised(pd.concat(frames, ignore_index=True), origins, survey, catalogue)
+    padded = np.bincount(origins.file_of_row[unpadded], minlength=len(frames))
+    seen = pd.DataFrame({"file": origins.file_of_row, "verksamhet": frame["verksamhet"]})
+    verksamheter = seen.drop_duplicates().groupby("file")["verksamhet"].agg(set)
+    ends = np.cumsum([len(f) for f in frames])
+    outcomes: list[_Accepted | ExportError] = []
+    for number, (export, original) in enumerate(zip(exports, frames, strict=True)):
+        rows = slice(int(ends[number]) - len(original), int(ends[number]))
+        missing = _missing_questions(
+            verksamheter.get(number, set()), original.columns, survey, year, catalogue
+        )
+        questions = frozenset(c for c in original.columns if c in catalogue.scale_of)
+        outcomes.append(
+            ExportError(export.raw.source_file, missing, rows_read=len(original))
+            if missing
+            else _Accepted(export, len(original), int(padded[number]), questions, frame.iloc[rows])
+        )
+    accepted = np.array([isinstance(o, _Accepted) for o in outcomes], dtype=bool)
+    if not accepted.all():
+        frame = frame[accepted[origins.file_of_row]]
+    return outcomes, [given_svar_keys(frame)]
+
+
+def _first_reading(
+    exports: list[ParsedExport], survey: str, year: int, catalogue: Catalogue
+) -> tuple[list[_Accepted | ExportError], list[npt.NDArray[np.uint64]]]:
+    """``_accept_together`` for exports held in memory; a large export (one alone) is read
+    chunk by chunk."""
+    if exports[0].frame is not None:
+        return _accept_together(exports, survey, year, catalogue)
+    try:
+        accepted, keys = _accept(exports[0], survey, year, catalogue)
+    except ExportError as err:
+        return [err], []
+    return [accepted], keys
+
+
+def _groups(exports: list[ParsedExport]) -> Iterator[list[ParsedExport]]:
+    """Consecutive exports held in memory, joined up to about ``BATCH_ROWS`` rows; a large
+    export alone."""
+    group: list[ParsedExport] = []
+    rows = 0
+    for export in exports:
+        if export.frame is None:
+            if group:
+                yield group
+            yield [export]
+            group, rows = [], 0
+            continue
+        group.append(export)
+        rows += len(export.frame)
+        if rows >= BATCH_ROWS:
+            yield group
+            group, rows = [], 0
+    if group:
+        yield group
 
 
 @dataclass(frozen=True)
@@ -499,14 +616,14 @@ def validate_survey_year(
     reports = [file_report(raw, err.rows_read, 0, 0, err.problem) for raw, err in parsed.refused]
     accepted: list[_Accepted] = []
     keys: list[npt.NDArray[np.uint64]] = []
-    for export in parsed.exports:
-        try:
-            file, file_keys = _accept(export, survey, year, catalogue)
-        except ExportError as err:
-            reports.append(file_report(export.raw, err.rows_read, 0, 0, err.problem))
-            continue
-        accepted.append(file)
-        keys.extend(file_keys)
+    for group in _groups(parsed.exports):
+        outcomes, group_keys = _first_reading(group, survey, year, catalogue)
+        keys.extend(group_keys)
+        for export, outcome in zip(group, outcomes, strict=True):
+            if isinstance(outcome, ExportError):
+                reports.append(file_report(export.raw, outcome.rows_read, 0, 0, outcome.problem))
+            else:
+                accepted.append(outcome)
 
     question_columns = [
         q for q in catalogue.survey_questions(survey) if any(q in a.questions for a in accepted)

@@ -141,6 +141,39 @@ def test_duplicates_across_files_of_one_kommun_are_all_quarantined(
     ]
 
 
+def test_files_validated_together_keep_their_own_rows_units_and_padding(
+    tmp_path: Path, catalogue: Catalogue
+) -> None:
+    """Files joined for validation: each bad row is named by its own file and row, a file
+    without enhet_id names no unit beside one that has it, and padding is counted per file."""
+    folder = tmp_path / "fh" / "2024"
+    folder.mkdir(parents=True)
+    header = (EXPORTS / "fh" / "2024" / "not_asked.csv").read_text("utf-8").splitlines()[0]
+    answers = ";1" * 9 + ";"  # LSS_GRUPP does not ask the last question
+    (folder / "a.csv").write_text(
+        f"{header}\n0880;LSS_GRUPP;G1;a1;K{answers}\n0880;LSS_GRUPP;G1;a2;Q{answers}\n", "utf-8"
+    )
+    (folder / "b.csv").write_text(
+        f"{header.replace(';enhet_id', '')}\n"
+        f"880;LSS_GRUPP;b1;Q{answers}\n880;LSS_GRUPP;b2;M{answers}\n880;LSS_GRUPP;b3;K{answers}\n",
+        "utf-8",
+    )
+    v = validated(catalogue, "fh", tmp_path)
+    assert sorted(zip(v.quarantine["source_file"], v.quarantine["row_number"], strict=True)) == [
+        ("a.csv", 3),
+        ("b.csv", 2),
+    ]
+    assert list(v.respondents[["source_file", "row_number", "enhet_id"]].itertuples(False)) == [
+        ("a.csv", 2, "G1"),
+        ("b.csv", 3, ""),
+        ("b.csv", 4, ""),
+    ]
+    assert v.files.set_index("source_file")["kommun_kod_padded"].to_dict() == {
+        "a.csv": 0,
+        "b.csv": 3,
+    }
+
+
 def test_distributed_counts_are_read_and_accounted(tmp_path: Path, catalogue: Catalogue) -> None:
     folder = tmp_path / "ifo" / "2024"
     folder.mkdir(parents=True)
