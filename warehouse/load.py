@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -169,12 +170,26 @@ def prepare_warehouse(engine: Engine, catalogue: Catalogue) -> None:
 
 
 def sync_dimensions(engine: Engine, catalogue: Catalogue) -> None:
-    """Replace every dimension with the catalogue's content, in one transaction."""
+    """Replace every dimension with the catalogue's content, in one transaction.
+
+    A dimension already holding exactly those rows is left as it is: reading the small tables
+    costs less than rewriting them, which every run with an unchanged catalogue would.
+    """
     frames = _dimension_frames(catalogue)
     with engine.begin() as conn:
         for table, frame in frames.items():
+            wanted = frame[table.columns.keys()]
+            if _rows(wanted) == _rows(read_frame(conn, select(table))):
+                continue
             conn.execute(delete(table))
-            bulk_insert(conn, table, frame[table.columns.keys()])
+            bulk_insert(conn, table, wanted)
+
+
+def _rows(frame: pd.DataFrame) -> Counter[tuple[Any, ...]]:
+    """A frame's rows as comparable values, every kind of missing value as None (a year read
+    back from the database may come as 2024.0: equal to 2024, as Python compares numbers)."""
+    plain = frame.astype(object).where(frame.notna(), None)
+    return Counter(plain.itertuples(index=False, name=None))
 
 
 def begin_load(

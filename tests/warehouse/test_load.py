@@ -25,7 +25,7 @@ from tests.warehouse.sample import (
     build_load,
 )
 from warehouse import tables
-from warehouse.db import create_warehouse_engine
+from warehouse.db import create_warehouse_engine, upgrade
 from warehouse.load import (
     begin_load,
     bulk_insert,
@@ -365,6 +365,28 @@ def test_sync_dimensions_replaces_them_with_the_catalogue(
     assert counted["n"][0] == open_ended
     lan = _read(engine, "SELECT lan_namn FROM core.dim_lan WHERE lan_kod = :lan", lan=LAN)
     assert lan["lan_namn"][0] == catalogue.kommuner.set_index("kommun_kod").loc[KOMMUN, "lan_namn"]
+
+
+def test_sync_dimensions_restores_a_dimension_that_differs(
+    backend_url: str, catalogue: Catalogue
+) -> None:
+    """An unchanged dimension is left as it is; one that differs from the catalogue in any
+    row, a NULL year included, is replaced on either backend."""
+    engine = create_warehouse_engine(backend_url)
+    upgrade(engine)
+    sync_dimensions(engine, catalogue)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE core.dim_kommun SET kommun_namn = 'x'"))
+        connection.execute(text("UPDATE core.dim_verksamhet SET last_year = 1999"))
+    sync_dimensions(engine, catalogue)
+    kommuner = _read(engine, "SELECT kommun_kod, kommun_namn FROM core.dim_kommun")
+    open_ended = _read(
+        engine, "SELECT count(*) AS n FROM core.dim_verksamhet WHERE last_year IS NULL"
+    )
+    engine.dispose()
+    names = catalogue.kommuner.set_index("kommun_kod")["kommun_namn"]
+    assert kommuner.set_index("kommun_kod")["kommun_namn"].sort_index().equals(names.sort_index())
+    assert open_ended["n"][0] == (catalogue.verksamheter["last_year"] == "").sum()
 
 
 def test_bulk_insert_writes_null_for_missing_values(backend_url: str) -> None:

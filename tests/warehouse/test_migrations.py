@@ -160,3 +160,22 @@ def test_tables_hold_the_columns_of_their_frames(
 ) -> None:
     added_by_the_loader = {"survey", "year", "load_id", "loaded_at"}
     assert set(table.columns.keys()) - added_by_the_loader == set(model.to_schema().columns)
+
+
+BI_INDEXES = {
+    "duckdb": "SELECT index_name FROM duckdb_indexes() WHERE schema_name = 'core'",
+    "postgresql": "SELECT indexname FROM pg_indexes WHERE schemaname = 'core' "
+    "AND indexname LIKE 'ix_%'",
+}
+
+
+def test_only_postgresql_indexes_the_facts_for_bi(backend_url: str) -> None:
+    """DuckDB skips row groups for the BI filter without the index, PostgreSQL needs it."""
+    upgrade(backend_url)
+    engine = create_warehouse_engine(backend_url)
+    with engine.connect() as connection:
+        indexed = set(connection.scalars(text(BI_INDEXES[engine.dialect.name])))
+    engine.dispose()
+    facts = ("fct_results", "fct_answer_distribution", "fct_response_counts")
+    on_postgresql = engine.dialect.name == "postgresql"
+    assert indexed == ({f"ix_{fact}_area" for fact in facts} if on_postgresql else set())
