@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from schemas.catalogue import Catalogue, default_catalogue
-from tasks.fetch import STREAM_ABOVE_BYTES, fetch_survey_year
+from schemas.defaults import STREAM_ABOVE_BYTES
+from tasks.fetch import fetch_survey_year
 from tasks.parse import parse_survey_year
 from tasks.validate import validate_survey_year
 

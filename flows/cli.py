@@ -358,6 +358,7 @@ def validate(
     Exit status 1 when a file would be refused as a whole, 2 when the paths cannot be read.
     """
     survey = _survey(survey)
+    settings = _settings()
     if quarantine_csv is not None:
         writable_file(quarantine_csv, "--quarantine-csv")
     from flows.validation import check_files
@@ -368,7 +369,7 @@ def validate(
         year,
         json_output=json_output,
         quarantine_csv=quarantine_csv,
-        settings=_settings(),
+        settings=settings,
     )
     raise typer.Exit(verdict)
 

@@ -1,10 +1,14 @@
-"""One settings object for the whole pipeline, read from ``BRUKARDATA_*`` environment variables."""
+"""One settings object for the whole pipeline, read from ``BRUKARDATA_*`` environment variables.
+
+A command builds it before anything else, so this module imports nothing heavy: a wrong
+setting or flag is refused at once.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,16 +16,11 @@ from sqlalchemy import make_url
 
 from flows.defaults import DEFAULT_KOLADA_URL, DEFAULT_WAREHOUSE
 from flows.problems import CommandError
-from schemas.catalogue import (
-    DEFAULT_CODEBOOK_DIR,
-    DEFAULT_REFERENCE_DIR,
-    Catalogue,
-    load_catalogue,
-)
-from tasks.fetch import STREAM_ABOVE_BYTES
+from schemas.defaults import DEFAULT_CODEBOOK_DIR, DEFAULT_REFERENCE_DIR, STREAM_ABOVE_BYTES
 from tasks.redact import has_credentials
-from tasks.statistics import critical_z
-from tasks.suppression import METHOD as SUPPRESSION_METHOD
+
+if TYPE_CHECKING:
+    from schemas.catalogue import Catalogue
 
 MB = 1024 * 1024
 
@@ -70,6 +69,8 @@ class Settings(BaseSettings):
 
     def catalogue(self) -> Catalogue:
         """The reference catalogue of ``reference_dir`` with the codebooks of ``codebook_dir``."""
+        from schemas.catalogue import load_catalogue
+
         return load_catalogue(self.reference_dir, self.codebook_dir)
 
     @property
@@ -104,6 +105,9 @@ class Settings(BaseSettings):
         ``answer_roles`` (scale → role → answer codes) is the reference data's reading of which
         answers count as positive, so a figure can be recomputed after the data is corrected.
         """
+        from tasks.statistics import critical_z
+        from tasks.suppression import METHOD as SUPPRESSION_METHOD
+
         scales = self.catalogue().answer_scales
         return {
             "suppression_threshold": self.suppression_threshold,

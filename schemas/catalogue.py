@@ -16,12 +16,12 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from schemas.defaults import DEFAULT_CODEBOOK_DIR, DEFAULT_REFERENCE_DIR
+
 SURVEYS: tuple[str, ...] = ("ifo", "fh")  # the order a run takes them in
 FIRST_YEAR, LAST_YEAR = 2016, 2100  # the survey years a run or a re-run accepts
 RIKET_CODE = "0000"
 ROLES: tuple[str, ...] = ("positive", "middle", "negative", "excluded")
-DEFAULT_REFERENCE_DIR = Path(__file__).with_name("reference")
-DEFAULT_CODEBOOK_DIR = Path(__file__).with_name("codebooks")
 T = TypeVar("T")
 
 

@@ -20,7 +20,8 @@ from typing import Any
 
 import yaml
 
-from schemas.catalogue import DEFAULT_CODEBOOK_DIR, Catalogue, remembered
+from schemas.catalogue import Catalogue, remembered
+from schemas.defaults import DEFAULT_CODEBOOK_DIR
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("kommun_kod", "verksamhet", "svar_id", "kon")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("enhet_id",)

@@ -25,9 +25,10 @@ import fsspec
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from schemas.defaults import STREAM_ABOVE_BYTES
+
 EXPORT_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".xlsx")
 DISTRIBUTED_FILE = "utdelade.csv"
-STREAM_ABOVE_BYTES = 256 * 1024 * 1024  # files of this size or more are streamed, never held
 COPY_BLOCK_BYTES = 16 * 1024 * 1024
 
 

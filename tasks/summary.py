@@ -6,7 +6,8 @@ from functools import lru_cache
 
 import pandas as pd
 
-from schemas.catalogue import DEFAULT_REFERENCE_DIR, Catalogue
+from schemas.catalogue import Catalogue
+from schemas.defaults import DEFAULT_REFERENCE_DIR
 from tasks.rounding import whole_percent
 
 HEADLINES_FILE = DEFAULT_REFERENCE_DIR.parent / "headlines.csv"

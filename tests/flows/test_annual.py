@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from flows.annual import NO_SOURCE, RunSummary, annual_run
 from flows.cli import app
 from sample.generate import generate_exports
-from schemas.catalogue import DEFAULT_REFERENCE_DIR
+from schemas.defaults import DEFAULT_REFERENCE_DIR
 from tests.flows.test_rerun import reporting_views, view_rows
 from warehouse.db import create_warehouse_engine
 

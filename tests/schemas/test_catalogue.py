@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from schemas.catalogue import DEFAULT_REFERENCE_DIR, Catalogue
+from schemas.catalogue import Catalogue
+from schemas.defaults import DEFAULT_REFERENCE_DIR
 from tasks.aggregate import aggregate
 from tests.tasks.conftest import Person, survey_frames
 

@@ -12,12 +12,12 @@ import pytest
 
 from schemas.catalogue import Catalogue
 from schemas.codebook import (
-    DEFAULT_CODEBOOK_DIR,
     CodebookError,
     HeaderError,
     codebooks,
     match_codebook,
 )
+from schemas.defaults import DEFAULT_CODEBOOK_DIR
 from tasks.fetch import RawFile, SurveyYearFiles
 from tasks.parse import ExportError, parse_export, parse_survey_year
 from tasks.validate import validate_survey_year
