@@ -1,4 +1,4 @@
-"""BI queries on a multi-year warehouse: the three questions a dashboard asks most.
+"""BI queries on a multi-year warehouse: the questions a dashboard asks most.
 
 Each query runs ``repeats`` times on a fresh connection per run (as a BI tool's pool would
 hand one out after idling) and reports the median and 95th percentile in milliseconds.
@@ -26,6 +26,15 @@ QUERIES: dict[str, str] = {
         "SELECT year, pct_positive, ci_low, ci_high FROM reporting.results "
         "WHERE level = 'kommun' AND area_code = :kommun AND survey = 'ifo' "
         "AND verksamhet = 'ALL' AND gender = 'T' AND question_id = 'IFO_NOJD' ORDER BY year"
+    ),
+    "each län beside its kommuner's mean": (
+        "SELECT area_code, area_name, pct_positive, kommun_mean_pct FROM reporting.results "
+        "WHERE year = :year AND level = 'lan' AND survey = 'ifo' AND verksamhet = 'ALL' "
+        "AND gender = 'T' AND question_id = 'IFO_NOJD'"
+    ),
+    "one kommun's quality areas": (
+        "SELECT * FROM reporting.quality_areas WHERE year = :year AND level = 'kommun' "
+        "AND area_code = :kommun"
     ),
 }
 

@@ -139,13 +139,18 @@ def postgres_server() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def postgres_url(postgres_server: str) -> str:
-    """A fresh, empty database of the session's cluster."""
+def new_database(postgres_server: str) -> str:
+    """A fresh, empty database of the cluster ``postgres_server`` administers; its URL."""
     name = f"test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(postgres_server.replace("+psycopg", ""), autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
     return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A fresh, empty database of the session's cluster."""
+    return new_database(postgres_server)
 
 
 @pytest.fixture

@@ -15,12 +15,14 @@ import duckdb
 import openpyxl
 import pandas as pd
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from flows.annual import NO_SOURCE, RunSummary, annual_run
 from flows.cli import app
 from sample.generate import generate_exports
 from schemas.defaults import DEFAULT_REFERENCE_DIR
+from tests.conftest import new_database
 from tests.flows.test_rerun import reporting_views, view_rows
 from warehouse.db import create_warehouse_engine
 
@@ -254,17 +256,22 @@ def test_a_deployment_run_without_a_source_fails_at_its_start_in_one_line(
     assert not (tmp_path / "w.duckdb").exists()  # nothing done before the source was known
 
 
+@pytest.fixture(scope="module")
+def postgres_warehouse(exports: Path, postgres_server: str) -> str:
+    """Both years loaded into a PostgreSQL database by the real flow, through COPY."""
+    url = new_database(postgres_server)
+    for year in YEARS:
+        state = annual_run(year=year, source=str(exports), warehouse=url, return_state=True)
+        assert state.is_completed(), state.message
+    return url
+
+
 def test_postgresql_publishes_exactly_what_duckdb_does(
-    exports: Path, warehouse: Path, postgres_url: str
+    warehouse: Path, postgres_warehouse: str
 ) -> None:
     """The same input through COPY into PostgreSQL gives every reporting view of DuckDB."""
-    for year in YEARS:
-        state = annual_run(
-            year=year, source=str(exports), warehouse=postgres_url, return_state=True
-        )
-        assert state.is_completed(), state.message
     duckdb_engine = create_warehouse_engine(f"duckdb:///{warehouse}")
-    postgres_engine = create_warehouse_engine(postgres_url)
+    postgres_engine = create_warehouse_engine(postgres_warehouse)
     views = reporting_views(duckdb_engine)
     assert views == reporting_views(postgres_engine)
     for view in sorted(set(views) - {"load_history"}):
@@ -275,6 +282,29 @@ def test_postgresql_publishes_exactly_what_duckdb_does(
             rtol=1e-9,
             obj=f"reporting.{view}",
         )
+
+
+def rows_thrown_away(plan: dict[str, Any]) -> int:
+    """Rows a PostgreSQL plan's joins compared and threw away, summed over its nodes."""
+    own = int(plan.get("Rows Removed by Join Filter", 0))
+    return own + sum(rows_thrown_away(child) for child in plan.get("Plans", []))
+
+
+def test_a_bi_tool_reading_the_results_whole_meets_each_cell_once(
+    postgres_warehouse: str,
+) -> None:
+    """Power BI's import and a Superset dataset read ``reporting.results`` whole: PostgreSQL
+    joins each cell to its own level's kommun mean by every key, instead of comparing it with
+    every cell of its survey-year (seconds at 8 kommuner, quadratic in the cells beyond)."""
+    engine = create_warehouse_engine(postgres_warehouse)
+    with engine.connect() as conn:
+        explained = conn.execute(
+            text("EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM reporting.results")
+        ).scalar_one()
+    engine.dispose()
+    plan = explained[0]["Plan"]
+    assert plan["Actual Rows"] > 10_000
+    assert rows_thrown_away(plan) <= plan["Actual Rows"]
 
 
 @pytest.mark.parametrize("where", ["utdelade.csv", "sub/utdelade.csv"])

@@ -1,14 +1,17 @@
 -- Kolada's län and riket value beside our pooled one: the unweighted mean of the published
--- kommun shares.
-WITH kommun_means AS (
-    SELECT survey, year, 'lan' AS level, lan_kod AS area_code, verksamhet, gender,
-        question_id, AVG(pct_positive) AS kommun_mean_pct, COUNT(*) AS n_kommuner_in_mean
+-- kommun shares. Each level has its own join on all of its keys, its level among them, so
+-- that a query of one level skips the other level's means and PostgreSQL joins by every key
+-- (one join on a union of both levels made it compare every pair of cells of a survey-year).
+WITH lan_means AS (
+    SELECT survey, year, 'lan' AS level, lan_kod, verksamhet, gender, question_id,
+        AVG(pct_positive) AS kommun_mean_pct, COUNT(*) AS n_kommuner_in_mean
     FROM core.fct_results
     WHERE level = 'kommun' AND pct_positive IS NOT NULL
     GROUP BY survey, year, lan_kod, verksamhet, gender, question_id
-    UNION ALL
-    SELECT survey, year, 'riket', '0000', verksamhet, gender, question_id,
-        AVG(pct_positive), COUNT(*)
+),
+riket_means AS (
+    SELECT survey, year, 'riket' AS level, verksamhet, gender, question_id,
+        AVG(pct_positive) AS kommun_mean_pct, COUNT(*) AS n_kommuner_in_mean
     FROM core.fct_results
     WHERE level = 'kommun' AND pct_positive IS NOT NULL
     GROUP BY survey, year, verksamhet, gender, question_id
@@ -24,7 +27,9 @@ SELECT f.survey, f.year, f.level, f.area_code,
     f.kommun_kod, f.lan_kod, f.verksamhet, v.name_sv AS verksamhet_name, f.gender,
     f.question_id, q.text_sv AS question_text, q.kolada_short, q.quality_area,
     f.n_valid, f.n_positive, f.pct_positive, f.ci_low, f.ci_high, f.suppressed,
-    f.suppression_reason, 'pooled' AS aggregation, m.kommun_mean_pct, m.n_kommuner_in_mean,
+    f.suppression_reason, 'pooled' AS aggregation,
+    COALESCE(ml.kommun_mean_pct, mr.kommun_mean_pct) AS kommun_mean_pct,
+    COALESCE(ml.n_kommuner_in_mean, mr.n_kommuner_in_mean) AS n_kommuner_in_mean,
     l.lan_namn AS lan_name, g.label_sv AS gender_label, q.question_order
 FROM core.fct_results AS f
     LEFT JOIN core.dim_kommun AS k ON k.kommun_kod = f.kommun_kod
@@ -32,6 +37,9 @@ FROM core.fct_results AS f
     LEFT JOIN core.dim_verksamhet AS v ON v.survey = f.survey AND v.verksamhet = f.verksamhet
     LEFT JOIN core.dim_gender AS g ON g.gender = f.gender
     LEFT JOIN core.dim_question AS q ON q.survey = f.survey AND q.question_id = f.question_id
-    LEFT JOIN kommun_means AS m ON m.survey = f.survey AND m.year = f.year
-        AND m.level = f.level AND m.area_code = f.area_code AND m.verksamhet = f.verksamhet
-        AND m.gender = f.gender AND m.question_id = f.question_id
+    LEFT JOIN lan_means AS ml ON ml.level = f.level AND ml.survey = f.survey
+        AND ml.year = f.year AND ml.lan_kod = f.area_code AND ml.verksamhet = f.verksamhet
+        AND ml.gender = f.gender AND ml.question_id = f.question_id
+    LEFT JOIN riket_means AS mr ON mr.level = f.level AND mr.survey = f.survey
+        AND mr.year = f.year AND mr.verksamhet = f.verksamhet
+        AND mr.gender = f.gender AND mr.question_id = f.question_id
