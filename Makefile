@@ -24,8 +24,10 @@ demo: install  ## sample exports of both surveys, two years, into demo/brukardat
 	rm -rf demo/brukardata.duckdb demo/brukardata.duckdb.wal
 	$(BIN)/brukardata demo --out demo
 
+# Most tests wait on one core (a server starting, a subprocess): one worker per core, each
+# module on one worker, so a module's shared warehouse is built once.
 test: install  ## the whole test suite
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses auto --maxprocesses 4 --dist loadscope
 
 lint: install  ## ruff and mypy
 	$(BIN)/ruff check .
