@@ -11,6 +11,7 @@ a time hold the file.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 from sqlalchemy import (
     Connection,
     Engine,
@@ -40,6 +42,7 @@ from schemas.catalogue import Catalogue
 from warehouse import tables
 from warehouse.db import upgrade
 
+COPY_BATCH_ROWS = 100_000  # rows written as CSV and sent to PostgreSQL at a time
 LOAD_HISTORY = text(
     """
     SELECT * FROM reporting.load_history
@@ -59,7 +62,7 @@ def bulk_insert(
     partition), never materialised per row. Missing values (NaN, None, pd.NA) become SQL NULL.
     On DuckDB the frame is scanned in place as Arrow (hundreds of times faster than row-wise
     inserts, and its Arrow-backed text is read without conversion);
-    on PostgreSQL rows are streamed with COPY.
+    on PostgreSQL they are streamed with COPY, as CSV Arrow writes.
     """
     constants = dict(constants or {})
     unknown = sorted(set(frame.columns) - set(table.columns.keys()))
@@ -74,16 +77,22 @@ def bulk_insert(
 
 
 def _copy_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
-    """PostgreSQL: stream the rows with COPY on the transaction's own psycopg connection."""
+    """PostgreSQL: COPY the rows as CSV that Arrow writes, a batch at a time, on the
+    transaction's own psycopg connection (writing row by row from Python took most of a
+    national load). Every value is quoted, so an empty text stays text and an unquoted empty
+    field is NULL."""
     quote = conn.dialect.identifier_preparer.quote
     target = conn.dialect.identifier_preparer.format_table(table)
     columns = ", ".join(quote(str(column)) for column in frame.columns)
-    plain = frame.astype(object).where(frame.notna(), None)
+    rows = pa.Table.from_pandas(frame, preserve_index=False)
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
     psycopg_connection: Any = conn.connection.driver_connection
-    copy_sql = f"COPY {target} ({columns}) FROM STDIN"
+    copy_sql = f"COPY {target} ({columns}) FROM STDIN (FORMAT csv)"
     with psycopg_connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
-        for row in plain.itertuples(index=False, name=None):
-            copy.write_row(row)
+        for batch in rows.to_batches(max_chunksize=COPY_BATCH_ROWS):
+            text_rows = io.BytesIO()
+            pa_csv.write_csv(batch, text_rows, options)
+            copy.write(text_rows.getbuffer())
 
 
 def _insert_scanned_frame(
