@@ -405,3 +405,41 @@ def test_bulk_insert_writes_null_for_missing_values(backend_url: str) -> None:
     assert len(missing) == 2 * len(AREAS)
     assert missing[["n_respondents", "n_distributed", "response_rate"]].isna().all().all()
     assert stored["kommun_kod"].isna().sum() == frame["kommun_kod"].isna().sum()
+
+
+def test_bulk_insert_keeps_every_text_as_written(backend_url: str) -> None:
+    """A refused row's cells are stored as the file wrote them, on both insert paths: empty
+    text stays empty (not NULL), and quotes, delimiters, line breaks, backslashes and
+    non-ASCII letters come back unchanged."""
+    awkward = [
+        "",
+        " ",
+        '"citat"',
+        "a,b;c\td",
+        "rad ett\nrad två\r\n",
+        "C:\\mapp\\N",
+        "\\N",
+        "åäö Ü",
+    ]
+    frame = pd.DataFrame(
+        {
+            "survey": SURVEY,
+            "year": 2024,
+            "load_id": 1,
+            "source_file": [f"fil {index}.csv" for index in range(len(awkward))],
+            "row_number": range(2, len(awkward) + 2),
+            "kommun_kod": awkward,
+            "svar_id": awkward[::-1],
+            "reasons": "svar_id: saknas",
+            "original": awkward,
+        }
+    )
+    engine = create_warehouse_engine(backend_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE SCHEMA raw")
+        tables.quarantine.create(connection)
+        bulk_insert(connection, tables.quarantine, frame)
+        stored = pd.read_sql(text("SELECT * FROM raw.quarantine ORDER BY row_number"), connection)
+    engine.dispose()
+    for column in ("kommun_kod", "svar_id", "original"):
+        assert stored[column].tolist() == frame[column].tolist()
