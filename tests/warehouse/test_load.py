@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, exc, text
+from sqlalchemy import Engine, Table, exc, text
 
 from schemas.catalogue import SURVEYS, Catalogue
 from tests.warehouse.sample import (
@@ -389,17 +389,23 @@ def test_sync_dimensions_restores_a_dimension_that_differs(
     assert open_ended["n"][0] == (catalogue.verksamheter["last_year"] == "").sum()
 
 
+def round_trip(backend_url: str, table: Table, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` written into an empty ``table`` by ``bulk_insert``, and read back."""
+    engine = create_warehouse_engine(backend_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE SCHEMA {table.schema}")
+        table.create(connection)
+        bulk_insert(connection, table, frame)
+        stored = pd.read_sql(text(f"SELECT * FROM {table.fullname}"), connection)
+    engine.dispose()
+    return stored
+
+
 def test_bulk_insert_writes_null_for_missing_values(backend_url: str) -> None:
     """Both insert paths (DuckDB's frame scan, PostgreSQL's COPY) store NaN as SQL NULL."""
     load = build_load(CODES, KON)
     frame = load.response_counts.assign(survey=SURVEY, year=2024, load_id=1)
-    engine = create_warehouse_engine(backend_url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("CREATE SCHEMA core")
-        tables.fct_response_counts.create(connection)
-        bulk_insert(connection, tables.fct_response_counts, frame)
-        stored = pd.read_sql(text("SELECT * FROM core.fct_response_counts"), connection)
-    engine.dispose()
+    stored = round_trip(backend_url, tables.fct_response_counts, frame)
     assert len(stored) == len(frame)
     missing = stored.query("suppressed == 1")
     assert len(missing) == 2 * len(AREAS)
@@ -434,12 +440,6 @@ def test_bulk_insert_keeps_every_text_as_written(backend_url: str) -> None:
             "original": awkward,
         }
     )
-    engine = create_warehouse_engine(backend_url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("CREATE SCHEMA raw")
-        tables.quarantine.create(connection)
-        bulk_insert(connection, tables.quarantine, frame)
-        stored = pd.read_sql(text("SELECT * FROM raw.quarantine ORDER BY row_number"), connection)
-    engine.dispose()
+    stored = round_trip(backend_url, tables.quarantine, frame).sort_values("row_number")
     for column in ("kommun_kod", "svar_id", "original"):
         assert stored[column].tolist() == frame[column].tolist()
