@@ -34,27 +34,28 @@ cells AS (
     SELECT DISTINCT survey, year, level, area_code, area_name, kommun_kod, lan_kod,
         verksamhet, verksamhet_name, gender, lan_name, gender_label
     FROM reporting.results
+),
+published AS (
+    SELECT r.survey, r.year, r.level, r.area_code, r.verksamhet, r.gender, a.quality_area,
+        COUNT(r.pct_positive) AS n_published, AVG(r.pct_positive) AS mean_pct,
+        SUM(CASE WHEN r.suppressed THEN 1 ELSE 0 END) AS n_suppressed
+    FROM reporting.results AS r
+        JOIN asked AS a ON a.survey = r.survey AND a.year = r.year
+            AND a.verksamhet = r.verksamhet AND a.question_id = r.question_id
+    GROUP BY r.survey, r.year, r.level, r.area_code, r.verksamhet, r.gender, a.quality_area
 )
--- Every cell with the quality areas its verksamhet asks about, and each such area's questions
--- in the cell's results: found by the cell's own keys (the BI index on PostgreSQL).
 SELECT c.survey, c.year, c.level, c.area_code, c.area_name, c.kommun_kod, c.lan_kod,
     c.verksamhet, c.verksamhet_name, c.gender, e.quality_area, q.n_area_questions,
-    e.n_questions, COUNT(r.pct_positive) AS n_published,
-    CASE WHEN e.n_questions = q.n_area_questions AND COUNT(r.pct_positive) = e.n_questions
-        THEN AVG(r.pct_positive) END AS unweighted_mean_pct,
+    e.n_questions, COALESCE(p.n_published, 0) AS n_published,
+    CASE WHEN e.n_questions = q.n_area_questions AND p.n_published = e.n_questions
+        THEN p.mean_pct END AS unweighted_mean_pct,
     e.n_questions < q.n_area_questions AS not_applicable,
-    COALESCE(SUM(CASE WHEN r.suppressed THEN 1 ELSE 0 END), 0) > 0 AS suppressed,
-    c.lan_name, c.gender_label
+    COALESCE(p.n_suppressed, 0) > 0 AS suppressed, c.lan_name, c.gender_label
 FROM cells AS c
     JOIN expected AS e
         ON e.survey = c.survey AND e.year = c.year AND e.verksamhet = c.verksamhet
     JOIN area_questions AS q
         ON q.survey = c.survey AND q.year = c.year AND q.quality_area = e.quality_area
-    LEFT JOIN asked AS a ON a.survey = c.survey AND a.year = c.year
-        AND a.verksamhet = c.verksamhet AND a.quality_area = e.quality_area
-    LEFT JOIN core.fct_results AS r ON r.survey = c.survey AND r.year = c.year
-        AND r.level = c.level AND r.area_code = c.area_code AND r.verksamhet = c.verksamhet
-        AND r.gender = c.gender AND r.question_id = a.question_id
-GROUP BY c.survey, c.year, c.level, c.area_code, c.area_name, c.kommun_kod, c.lan_kod,
-    c.verksamhet, c.verksamhet_name, c.gender, e.quality_area, q.n_area_questions,
-    e.n_questions, c.lan_name, c.gender_label
+    LEFT JOIN published AS p ON p.survey = c.survey AND p.year = c.year
+        AND p.level = c.level AND p.area_code = c.area_code AND p.verksamhet = c.verksamhet
+        AND p.gender = c.gender AND p.quality_area = e.quality_area
