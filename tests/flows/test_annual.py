@@ -294,8 +294,9 @@ def test_a_bi_tool_reading_the_results_whole_meets_each_cell_once(
     postgres_warehouse: str,
 ) -> None:
     """Power BI's import and a Superset dataset read ``reporting.results`` whole: PostgreSQL
-    joins each cell to its own level's kommun mean by every key, instead of comparing it with
-    every cell of its survey-year (seconds at 8 kommuner, quadratic in the cells beyond)."""
+    joins each cell to its own level's kommun mean by every key: a join on both levels' means
+    at once made it compare each cell with every cell of its survey-year (26 million
+    comparisons, 8 s, for these 8 kommuner and 2 years)."""
     engine = create_warehouse_engine(postgres_warehouse)
     with engine.connect() as conn:
         explained = conn.execute(
