@@ -2,6 +2,8 @@
 -- kommun shares. Each level has its own join on all of its keys, its level among them, so
 -- that a query of one level skips the other level's means and PostgreSQL joins by every key
 -- (one join on a union of both levels made it compare every pair of cells of a survey-year).
+-- Each reads core.fct_results itself: PostgreSQL computes a CTE read twice in full, filters
+-- or not.
 WITH lan_means AS (
     SELECT survey, year, 'lan' AS level, lan_kod, verksamhet, gender, question_id,
         AVG(pct_positive) AS kommun_mean_pct, COUNT(*) AS n_kommuner_in_mean
